@@ -1,0 +1,168 @@
+"""Parameter constraints declared as data and checked with one message shape.
+
+Estimators and functions declare ``_parameter_constraints = {"name": [constraint, ...]}``
+and call :func:`validate_params` when work starts. A value passes when it satisfies any
+one constraint in its list. The error reads like scikit-learn's::
+
+    The 'bin_size' parameter of SpikeTrains.bin must be a float in the range (0, inf).
+    Got -1 instead.
+
+A constraint is one of:
+
+- :class:`Interval` (a number in a range), :class:`Options` (one of a fixed set),
+- a type (``int``, ``str``, ``dict`` ...), ``None`` (the value ``None``),
+- the strings ``"boolean"``, ``"random_state"``, ``"array-like"``, ``"callable"``,
+  ``"device"``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import ParameterError
+
+__all__ = ["Interval", "Options", "validate_params", "check_param"]
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A real or integer number in ``[left, right]`` (bounds may be open or ``None``).
+
+    Parameters
+    ----------
+    kind : {numbers.Integral, numbers.Real}
+        ``numbers.Integral`` accepts integers only; ``numbers.Real`` accepts ints and floats.
+    left, right : float or None
+        Bounds; ``None`` is unbounded.
+    closed : {"both", "left", "right", "neither"}, default="both"
+        Which bounds are included.
+    """
+
+    kind: type
+    left: float | None
+    right: float | None
+    closed: str = "both"
+
+    def accepts(self, value: Any) -> bool:
+        if isinstance(value, bool | np.bool_):
+            return False
+        if self.kind is numbers.Integral:
+            if not isinstance(value, numbers.Integral):
+                return False
+        elif not isinstance(value, numbers.Real):
+            return False
+        if isinstance(value, numbers.Real) and np.isnan(value):
+            return False
+        lo_ok = self.left is None or (
+            value >= self.left if self.closed in ("both", "left") else value > self.left
+        )
+        hi_ok = self.right is None or (
+            value <= self.right if self.closed in ("both", "right") else value < self.right
+        )
+        return bool(lo_ok and hi_ok)
+
+    def __str__(self) -> str:
+        name = "an int" if self.kind is numbers.Integral else "a float"
+        lb = "[" if self.closed in ("both", "left") and self.left is not None else "("
+        rb = "]" if self.closed in ("both", "right") and self.right is not None else ")"
+        lo = "-inf" if self.left is None else f"{self.left:g}"
+        hi = "inf" if self.right is None else f"{self.right:g}"
+        return f"{name} in the range {lb}{lo}, {hi}{rb}"
+
+
+@dataclass(frozen=True)
+class Options:
+    """One of a fixed set of values (compared with ``==``)."""
+
+    values: tuple
+
+    def __init__(self, values: Iterable):
+        object.__setattr__(self, "values", tuple(values))
+
+    def accepts(self, value: Any) -> bool:
+        try:
+            return any(value == v and type(value) is type(v) or value is v for v in self.values)
+        except (TypeError, ValueError):
+            return False
+
+    def __str__(self) -> str:
+        return "a str among {" + ", ".join(repr(v) for v in self.values) + "}"
+
+
+def _accepts(constraint: Any, value: Any) -> bool:
+    if constraint is None:
+        return value is None
+    if isinstance(constraint, Interval | Options):
+        return constraint.accepts(value)
+    if constraint == "boolean":
+        return isinstance(value, bool | np.bool_)
+    if constraint == "random_state":
+        return value is None or (
+            isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        ) or isinstance(value, np.random.RandomState | np.random.Generator)
+    if constraint == "array-like":
+        return hasattr(value, "__len__") or hasattr(value, "__array__")
+    if constraint == "callable":
+        return callable(value)
+    if constraint == "device":
+        import torch
+
+        return isinstance(value, str | torch.device)
+    if isinstance(constraint, type):
+        if constraint is float:
+            return isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if constraint is int:
+            return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        return isinstance(value, constraint)
+    raise TypeError(f"unknown constraint {constraint!r}")
+
+
+def _describe(constraint: Any) -> str:
+    if constraint is None:
+        return "None"
+    if isinstance(constraint, Interval | Options):
+        return str(constraint)
+    if isinstance(constraint, str):
+        return {
+            "boolean": "an instance of 'bool'",
+            "random_state": "an int, a numpy RandomState/Generator or None",
+            "array-like": "an array-like",
+            "callable": "a callable",
+            "device": "a device name ('auto', 'cpu', 'cuda', 'cuda:N')",
+        }[constraint]
+    return f"an instance of '{constraint.__name__}'"
+
+
+def check_param(name: str, value: Any, constraints: list, owner: str) -> None:
+    """Raise :class:`ParameterError` unless ``value`` satisfies one of ``constraints``.
+
+    Parameters
+    ----------
+    name : str
+        Parameter name, quoted in the message.
+    value : object
+        The value received.
+    constraints : list
+        Accepted constraints (any one suffices).
+    owner : str
+        The estimator or function the parameter belongs to.
+    """
+    if any(_accepts(c, value) for c in constraints):
+        return
+    descs = [_describe(c) for c in constraints]
+    allowed = descs[0] if len(descs) == 1 else ", ".join(descs[:-1]) + " or " + descs[-1]
+    raise ParameterError(
+        f"The '{name}' parameter of {owner} must be {allowed}. Got {value!r} instead."
+    )
+
+
+def validate_params(params: Mapping[str, Any], constraints: Mapping[str, list], owner: str) -> None:
+    """Check every parameter in ``params`` that has an entry in ``constraints``."""
+    for name, value in params.items():
+        if name in constraints:
+            check_param(name, value, constraints[name], owner)
