@@ -1,0 +1,361 @@
+"""The estimator base class every neuroml estimator derives from, and save/load.
+
+The contract (see ``docs/architecture.md``):
+
+- ``__init__`` stores keyword arguments verbatim; :meth:`NeuroMLEstimator._validate_params`
+  checks them against the class's ``_parameter_constraints`` when ``fit`` starts.
+- ``device="auto"`` is resolved into ``device_`` by :meth:`NeuroMLEstimator._resolve_device`.
+- Inputs go through :meth:`NeuroMLEstimator._validate_X`, which returns a tensor on
+  ``device_`` and an :class:`~neuroml.device.InputInfo` that returns outputs in the
+  input's type.
+- Fitted state ends in ``_``; learned arrays are NumPy; torch modules are moved to the
+  CPU when pickled.
+- :meth:`NeuroMLEstimator.save` / :func:`load` use ``torch.save`` / ``torch.load(weights_only=True)``
+  with parameters as JSON, a format that cannot run code on load.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import __version__
+from ._validation import validate_params
+from .device import InputInfo, inspect_input, resolve_device, to_tensor
+from .errors import NeuroMLError, NotFittedError, ParameterError, RecordingError
+
+__all__ = ["NeuroMLEstimator", "load"]
+
+_FORMAT = "neuroml-estimator/1"
+
+
+class NeuroMLEstimator(BaseEstimator):
+    """Base class of neuroml estimators: a scikit-learn estimator over a torch engine.
+
+    Subclasses declare ``_parameter_constraints`` (parameter name -> list of accepted
+    constraints, see :mod:`neuroml._validation`) and, when they hold torch modules,
+    list the attribute names in ``_module_attributes`` and implement ``_build_module``
+    so :func:`load` can rebuild them from fitted attributes.
+    """
+
+    _parameter_constraints: ClassVar[dict] = {}
+    _module_attributes: ClassVar[tuple[str, ...]] = ()
+
+    # ------------------------------------------------------------------ validation
+    def _validate_params(self) -> None:
+        """Check every constructor parameter; raise ParameterError naming the bad one."""
+        validate_params(self.get_params(deep=False), self._parameter_constraints, type(self).__name__)
+
+    def _resolve_device(self) -> torch.device:
+        """Resolve ``self.device`` ("auto" -> CUDA if present) into ``self.device_``."""
+        self.device_ = resolve_device(getattr(self, "device", "auto"))
+        return self.device_
+
+    def _validate_X(self, X, y=None, *, reset: bool, ndim: int = 2, y_numeric: bool = False,
+                    multi_output: bool = False, ensure_min_samples: int = 1):
+        """Validate ``X`` (and ``y``) and move ``X`` to ``device_``.
+
+        NumPy and DataArray inputs go through scikit-learn's ``validate_data`` (finite
+        values, 2-D or ``ndim``-D, ``n_features_in_`` bookkeeping, its messages);
+        tensors are checked on their device without a round trip to the host.
+
+        Parameters
+        ----------
+        X : array-like, DataArray or torch.Tensor
+            ``(n_samples, n_features)``, or ``(trial, time, unit)`` when ``ndim=3``.
+        y : array-like, default=None
+        reset : bool
+            True in ``fit`` (records ``n_features_in_``), False afterwards (checks it).
+        ndim : {2, 3}, default=2
+
+        Returns
+        -------
+        X_t : torch.Tensor on ``device_`` (float32 stays float32, else float64)
+        y : ndarray or None
+        info : InputInfo
+        """
+        info = inspect_input(X)
+        if not hasattr(self, "device_"):
+            self._resolve_device()
+        if info.kind == "torch":
+            Xt = X
+            if not torch.is_floating_point(Xt):
+                Xt = Xt.to(torch.float64)
+            if Xt.ndim != ndim:
+                raise ParameterError(
+                    f"{type(self).__name__} expects a {ndim}-D tensor; got shape {tuple(Xt.shape)}."
+                )
+            if Xt.shape[0] < ensure_min_samples:
+                raise ParameterError(
+                    f"Found array with {Xt.shape[0]} sample(s) (shape={tuple(Xt.shape)}) while a "
+                    f"minimum of {ensure_min_samples} is required by {type(self).__name__}."
+                )
+            if not bool(torch.isfinite(Xt).all()):
+                raise ParameterError(f"Input X contains NaN or infinity ({type(self).__name__}).")
+            self._check_n_features(Xt.shape[-1], reset)
+            if Xt.dtype not in (torch.float32, torch.float64):
+                Xt = Xt.to(torch.float32)
+            if y is not None:
+                y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y
+                y = self._validate_y(y, Xt.shape[0], y_numeric, multi_output)
+            return Xt.to(self.device_), y, info
+        Xa = X.values if hasattr(X, "values") and info.kind == "xarray" else X
+        if info.kind == "xarray" and X.ndim != ndim:
+            raise ParameterError(
+                f"{type(self).__name__} expects a {ndim}-D DataArray; got dims {X.dims}."
+            )
+        kwargs = dict(dtype=[np.float64, np.float32], allow_nd=ndim > 2,
+                      ensure_min_samples=ensure_min_samples)
+        if y is None:
+            Xa = validate_data(self, Xa, reset=reset, **kwargs)
+        else:
+            Xa, y = validate_data(self, Xa, y, reset=reset, y_numeric=y_numeric,
+                                  multi_output=multi_output, **kwargs)
+        if Xa.ndim != ndim:
+            raise ParameterError(
+                f"{type(self).__name__} expects {ndim}-D input"
+                + (" (trial, time, unit)" if ndim == 3 else " (n_samples, n_features)")
+                + f"; got an array of shape {Xa.shape}."
+            )
+        if ndim > 2 and reset:
+            self.n_features_in_ = Xa.shape[-1]
+        elif ndim > 2:
+            self._check_n_features(Xa.shape[-1], reset=False)
+        return to_tensor(Xa, self.device_), y, info
+
+    def _validate_y(self, y, n_samples, y_numeric, multi_output):
+        from sklearn.utils.validation import check_array, column_or_1d
+
+        if multi_output:
+            y = check_array(y, ensure_2d=False, dtype=np.float64 if y_numeric else None)
+        else:
+            y = column_or_1d(y, warn=True)
+        if y.shape[0] != n_samples:
+            raise ParameterError(f"X has {n_samples} samples but y has {y.shape[0]}.")
+        return y
+
+    def _check_n_features(self, n_features: int, reset: bool) -> None:
+        if reset:
+            self.n_features_in_ = int(n_features)
+        elif n_features != self.n_features_in_:
+            raise ParameterError(
+                f"X has {n_features} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+
+    def _check_fitted(self) -> None:
+        """Raise neuroml's NotFittedError (also scikit-learn's) before fit."""
+        try:
+            check_is_fitted(self)
+        except Exception as err:
+            if isinstance(err, NotFittedError):
+                raise
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator."
+            ) from None
+
+    @staticmethod
+    def _wrap(info: InputInfo, values, feature_dim, feature_coords=None, *, device=None, **kwargs):
+        """Return ``values`` in the type of the input described by ``info``."""
+        return info.wrap(values, feature_dim, feature_coords, estimator_device=device, **kwargs)
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self):
+        state = super().__getstate__()
+        for key, value in list(state.items()):
+            if isinstance(value, torch.nn.Module):
+                state[key] = copy.deepcopy(value).to("cpu")
+            elif isinstance(value, torch.Tensor):
+                state[key] = value.detach().cpu()
+        if isinstance(state.get("device_"), torch.device):
+            state["device_"] = str(state["device_"])
+        return state
+
+    def __setstate__(self, state):
+        dev = state.get("device_")
+        if isinstance(dev, str):
+            try:
+                state["device_"] = resolve_device(dev)
+            except NeuroMLError:
+                state["device_"] = torch.device("cpu")
+        super().__setstate__(state)
+        dev = getattr(self, "device_", None)
+        if isinstance(dev, torch.device) and dev.type != "cpu":
+            for key in self._module_attributes:
+                if isinstance(getattr(self, key, None), torch.nn.Module):
+                    setattr(self, key, getattr(self, key).to(dev))
+
+    # ------------------------------------------------------------------ save / load
+    def _build_module(self) -> dict[str, torch.nn.Module]:  # pragma: no cover - overridden
+        """Fresh torch modules for ``_module_attributes``, shaped by the fitted attributes."""
+        raise NeuroMLError(f"{type(self).__name__} does not define _build_module")
+
+    def save(self, path) -> Path:
+        """Save the fitted estimator to ``path`` in a format that cannot run code on load.
+
+        Parameters are stored as JSON, arrays and module weights as tensors in a
+        ``torch.save`` archive that :func:`load` reads with ``weights_only=True``.
+        The write is atomic (temporary file, then rename).
+
+        Parameters
+        ----------
+        path : str or Path
+
+        Returns
+        -------
+        Path
+        """
+        self._check_fitted()
+        path = Path(path)
+        payload: dict[str, Any] = {
+            "format": _FORMAT,
+            "neuroml_version": __version__,
+            "class": f"{type(self).__module__}.{type(self).__qualname__}",
+            "params": json.dumps(_to_json(self.get_params(deep=False))),
+            "tensors": {},
+            "modules": {},
+            "attributes": {},
+        }
+        for key, value in self.__dict__.items():
+            if not key.endswith("_") or key.startswith("_"):
+                continue
+            if key in self._module_attributes or isinstance(value, torch.nn.Module):
+                payload["modules"][key] = {
+                    k: v.detach().cpu() for k, v in value.state_dict().items()
+                }
+            elif isinstance(value, torch.Tensor):
+                payload["tensors"][key] = value.detach().cpu()
+            elif isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+                payload["tensors"][key] = torch.from_numpy(np.ascontiguousarray(value).copy())
+            else:
+                payload["attributes"][key] = _to_json(value)
+        payload["attributes"] = json.dumps(payload["attributes"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(payload, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
+
+
+def load(path, *, device: str | None = None) -> NeuroMLEstimator:
+    """Load an estimator written by :meth:`NeuroMLEstimator.save`.
+
+    The file is read with ``torch.load(weights_only=True)``: a file that carries a
+    pickled object (code) is refused. Tensors are mapped to the CPU first, so a model
+    saved on a GPU loads on a CPU-only machine.
+
+    Parameters
+    ----------
+    path : str or Path
+    device : str, default=None
+        Device for the loaded estimator's ``device_``; the CPU when None or when the
+        saved device does not exist here.
+
+    Returns
+    -------
+    estimator : NeuroMLEstimator
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RecordingError(f"No saved estimator at '{path}'.")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise NeuroMLError(
+            f"Refusing to load '{path}': it is not a neuroml estimator file or it holds "
+            f"objects other than tensors and plain data ({type(err).__name__}: {str(err)[:200]})."
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+        raise NeuroMLError(f"'{path}' is not a neuroml estimator file (format {_FORMAT}).")
+    module_name, _, cls_name = payload["class"].rpartition(".")
+    if not module_name.startswith("neuroml."):
+        raise NeuroMLError(f"'{path}' names class {payload['class']!r}, which is not neuroml's.")
+    cls = getattr(importlib.import_module(module_name), cls_name)
+    if not (isinstance(cls, type) and issubclass(cls, NeuroMLEstimator)):
+        raise NeuroMLError(f"'{path}' names {payload['class']!r}, which is not an estimator.")
+    est = cls(**_from_json(json.loads(payload["params"])))
+    for key, value in _from_json(json.loads(payload["attributes"])).items():
+        setattr(est, key, value)
+    for key, value in payload["tensors"].items():
+        setattr(est, key, value.numpy())
+    try:
+        est.device_ = resolve_device(device or "cpu")
+    except NeuroMLError:
+        est.device_ = torch.device("cpu")
+    if payload["modules"]:
+        modules = est._build_module()
+        for key, state in payload["modules"].items():
+            module = modules[key]
+            module.load_state_dict(state)
+            module.eval()
+            setattr(est, key, module.to(est.device_))
+    return est
+
+
+def _to_json(value):
+    """Plain data for JSON, with tags for tuples, arrays, DataFrames and devices."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return {"__tuple__": [_to_json(v) for v in value]}
+    if isinstance(value, list):
+        return [_to_json(v) for v in value]
+    if isinstance(value, dict):
+        if all(isinstance(k, str) for k in value):
+            return {"__dict__": {k: _to_json(v) for k, v in value.items()}}
+        return {"__items__": [[_to_json(k), _to_json(v)] for k, v in value.items()]}
+    if isinstance(value, np.ndarray):
+        return {"__ndarray__": _to_json(value.tolist()), "dtype": value.dtype.str}
+    if isinstance(value, pd.DataFrame):
+        return {"__dataframe__": {c: _to_json(value[c].to_numpy()) for c in value.columns},
+                "columns": [str(c) for c in value.columns]}
+    if isinstance(value, torch.device):
+        return {"__device__": str(value)}
+    if isinstance(value, torch.dtype):
+        return {"__torch_dtype__": str(value).removeprefix("torch.")}
+    raise ParameterError(
+        f"Cannot save a value of type {type(value).__name__} ({value!r:.80}); "
+        "estimator parameters and fitted attributes must be plain data or arrays."
+    )
+
+
+def _from_json(value):
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__tuple__" in value:
+        return tuple(_from_json(v) for v in value["__tuple__"])
+    if "__dict__" in value:
+        return {k: _from_json(v) for k, v in value["__dict__"].items()}
+    if "__items__" in value:
+        return {_from_json(k): _from_json(v) for k, v in value["__items__"]}
+    if "__ndarray__" in value:
+        return np.array(_from_json(value["__ndarray__"]), dtype=np.dtype(value["dtype"]))
+    if "__dataframe__" in value:
+        cols = value["__dataframe__"]
+        return pd.DataFrame({c: _from_json(cols[c]) for c in value["columns"]})
+    if "__device__" in value:
+        return torch.device(value["__device__"])
+    if "__torch_dtype__" in value:
+        return getattr(torch, value["__torch_dtype__"])
+    return value
