@@ -18,26 +18,66 @@ __all__ = ["SpikeTrains", "bin_edges", "assign_bins"]
 def bin_edges(start: float, stop: float, bin_size: float) -> np.ndarray:
     """Edges of equal bins of ``bin_size`` from ``start`` covering ``stop``.
 
-    There are ``max(1, ceil((stop - start) / bin_size))`` bins (to within 1e-9 bin of
-    round-off), so the last edge is at or just past ``stop``.
+    There are ``n_bins = max(1, ceil((stop - start) / bin_size))`` bins (the ratio is
+    taken to within 1e-9 of a bin, so round-off in ``stop - start`` does not add an
+    almost empty bin). The edges are ``start + bin_size * k`` for ``k = 0 .. n_bins``,
+    except that the last edge is raised to ``stop`` when round-off leaves it just below
+    ``stop`` (by at most 1e-9 of a bin), so a time equal to ``stop`` always falls in
+    the last bin.
 
     Parameters
     ----------
     start, stop : float
-        Time span in seconds, ``start < stop`` (``start == stop`` gives one bin).
+        Time span in seconds, finite, ``start <= stop`` (``start == stop`` gives one bin).
     bin_size : float
         Bin width in seconds, > 0.
 
     Returns
     -------
-    edges : ndarray of shape (n_bins + 1,)
+    edges : ndarray of float64, shape (n_bins + 1,)
+        Strictly increasing.
+
+    Raises
+    ------
+    ParameterError
+        When ``start``/``stop`` are not finite, ``stop < start``, or ``bin_size`` is so
+        small relative to the times that the edges cannot be told apart in float64.
+
+    Examples
+    --------
+    >>> bin_edges(0.0, 0.3, 0.1).round(12).tolist()
+    [0.0, 0.1, 0.2, 0.3]
     """
+    start, stop, bin_size = float(start), float(stop), float(bin_size)
+    if not (np.isfinite(start) and np.isfinite(stop)):
+        raise ParameterError(
+            "The 'start' and 'stop' parameters of bin must be finite seconds. "
+            f"Got start={start!r}, stop={stop!r} instead."
+        )
+    if stop < start:
+        raise ParameterError(
+            f"The 'stop' parameter of bin must be >= start ({start!r}). Got {stop!r} instead."
+        )
+    if not (np.isfinite(bin_size) and bin_size > 0):
+        raise ParameterError(
+            f"The 'bin_size' parameter of bin must be a float in the range (0, inf). "
+            f"Got {bin_size!r} instead."
+        )
     n_bins = max(1, int(np.ceil((stop - start) / bin_size - 1e-9)))
-    return start + bin_size * np.arange(n_bins + 1, dtype=np.float64)
+    edges = start + bin_size * np.arange(n_bins + 1, dtype=np.float64)
+    if edges[-1] < stop:
+        edges[-1] = stop
+    spacing = np.diff(edges)
+    if not np.all(spacing > 0):
+        raise ParameterError(
+            f"The 'bin_size' parameter of bin ({bin_size!r}) is too small for times near "
+            f"{max(abs(start), abs(stop))!r} s: consecutive bin edges are equal in float64."
+        )
+    return edges
 
 
 def assign_bins(times: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Bin index of each time for equal-width ``edges``, exactly as ``np.histogram``.
+    """Bin index of each time for equally spaced ``edges``, exactly as ``np.histogram``.
 
     Bins are ``[left, right)`` except the last, which is ``[left, right]``. Times
     outside ``[edges[0], edges[-1]]`` get ``-1``. The index is computed arithmetically
@@ -47,23 +87,33 @@ def assign_bins(times: np.ndarray, edges: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     times : ndarray of shape (n,)
+        Finite times in seconds.
     edges : ndarray of shape (n_bins + 1,)
-        Equally spaced, increasing.
+        Equally spaced (to round-off, e.g. from :func:`bin_edges`), increasing.
 
     Returns
     -------
     index : ndarray of int64, shape (n,)
     """
     times = np.asarray(times, dtype=np.float64)
+    edges = np.asarray(edges, dtype=np.float64)
     n_bins = edges.size - 1
     first, last = edges[0], edges[-1]
-    inside = (times >= first) & (times <= last)
-    idx = np.floor((times - first) * (n_bins / (last - first))).astype(np.int64)
-    np.clip(idx, 0, n_bins - 1, out=idx)
-    # Correct round-off against the real edges (same rule as np.histogram).
-    idx -= times < edges[idx]
-    idx += (times >= edges[idx + 1]) & (idx != n_bins - 1)
-    idx[~inside] = -1
+    # Arithmetic estimate, in place in one float buffer.
+    x = np.subtract(times, first)
+    x *= n_bins / (last - first)
+    np.floor(x, out=x)
+    np.clip(x, 0, n_bins - 1, out=x)
+    idx = x.astype(np.int64)
+    del x
+    # Correct round-off against the real edges (same rule as np.histogram): the
+    # estimate is off by at most one bin.
+    e = edges[idx]
+    idx -= times < e
+    np.take(edges[1:], idx, out=e)  # right edge of each bin (idx == -1 only outside)
+    idx += (times >= e) & (idx != n_bins - 1)
+    del e
+    idx[(times < first) | (times > last)] = -1
     return idx
 
 
@@ -126,6 +176,11 @@ class SpikeTrains:
                 f"SpikeTrains needs each unit's spike times sorted; unit at position "
                 f"{unit_pos} has unsorted times (index {int(first)} in the flat array)."
             )
+        if units is not None and len(units) != n_units:
+            raise ParameterError(
+                f"The 'units' table of SpikeTrains must have one row per unit ({n_units}). "
+                f"Got {len(units)} rows instead."
+            )
         if unit_ids is None:
             unit_ids = np.arange(n_units) if units is None else units.index.to_numpy()
         unit_ids = np.asarray(unit_ids)
@@ -134,15 +189,15 @@ class SpikeTrains:
                 f"The 'unit_ids' parameter of SpikeTrains must have one id per unit "
                 f"({n_units}). Got shape {unit_ids.shape} instead."
             )
-        if len(np.unique(unit_ids)) != n_units:
-            raise ParameterError("The 'unit_ids' parameter of SpikeTrains must be unique.")
+        uniq, n_seen = np.unique(unit_ids, return_counts=True)
+        if uniq.size != n_units:
+            dup = uniq[n_seen > 1]
+            raise ParameterError(
+                "The 'unit_ids' parameter of SpikeTrains must be unique. Got duplicated "
+                f"ids {dup[:10].tolist()}" + (" ..." if dup.size > 10 else "") + " instead."
+            )
         if units is None:
             units = pd.DataFrame(index=pd.Index(unit_ids, name="unit"))
-        elif len(units) != n_units:
-            raise ParameterError(
-                f"The 'units' table of SpikeTrains must have one row per unit ({n_units}). "
-                f"Got {len(units)} rows instead."
-            )
         else:
             units = units.copy()
             units.index = pd.Index(unit_ids, name="unit")
@@ -190,11 +245,22 @@ class SpikeTrains:
                 f"The 'unit_labels' parameter must have one label per spike ({times.size}). "
                 f"Got {labels.size} instead."
             )
-        ids = np.unique(labels) if unit_ids is None else np.asarray(unit_ids)
-        sorter = np.argsort(ids)
-        pos = sorter[np.searchsorted(ids, labels, sorter=sorter)]
+        ids = np.unique(labels) if unit_ids is None else np.asarray(unit_ids).ravel()
+        if labels.size and ids.size == 0:
+            raise ParameterError(
+                "The 'unit_ids' parameter of SpikeTrains.from_events is empty but there "
+                f"are {labels.size} spikes."
+            )
+        sorter = np.argsort(ids, kind="stable")
+        pos = np.searchsorted(ids, labels, sorter=sorter)
+        pos = sorter[np.clip(pos, 0, max(ids.size - 1, 0))]
         if labels.size and not np.array_equal(ids[pos], labels):
-            raise ParameterError("Some 'unit_labels' are not among 'unit_ids'.")
+            unknown = np.setdiff1d(labels, ids)
+            raise ParameterError(
+                f"The 'unit_labels' parameter of SpikeTrains.from_events has labels that are "
+                f"not among 'unit_ids': {unknown[:10].tolist()}"
+                + (" ..." if unknown.size > 10 else "") + "."
+            )
         order = np.lexsort((times, pos))
         counts = np.bincount(pos, minlength=ids.size)
         offsets = np.concatenate([[0], np.cumsum(counts)])
@@ -221,7 +287,7 @@ class SpikeTrains:
         except (KeyError, TypeError):
             shown = self.unit_ids[:10].tolist()
             raise KeyError(
-                f"No unit with id {unit_id!r}; unit ids are {shown}"
+                f"No unit with id {key!r}; unit ids are {shown}"
                 + (" ..." if len(self) > 10 else "")
             ) from None
 
@@ -251,7 +317,8 @@ class SpikeTrains:
                     )
                 pos = np.flatnonzero(arr)
             else:
-                pos = np.array([self._position(u) for u in arr.ravel()], dtype=np.int64)
+                ids = units if isinstance(units, list | tuple) else arr.ravel()
+                pos = np.array([self._position(u) for u in ids], dtype=np.int64)
         starts, stops = self.offsets[pos], self.offsets[pos + 1]
         lengths = stops - starts
         idx = _ranges(starts, lengths)
@@ -292,8 +359,14 @@ class SpikeTrains:
 
         Bins are ``[left, right)`` like ``np.histogram`` except the last, which also
         holds spikes exactly at its right edge; the counts equal per-unit
-        ``np.histogram(self[u], edges)`` exactly, where ``edges`` are
-        ``start + bin_size * k`` for ``k = 0 .. ceil((stop - start) / bin_size)``.
+        ``np.histogram(self[u], edges)`` exactly, with
+        ``edges = bin_edges(start, stop, bin_size)`` (``start + bin_size * k`` for
+        ``k = 0 .. ceil((stop - start) / bin_size)``, the last edge never below
+        ``stop``). Spikes outside ``[start, last edge]`` are not counted.
+
+        The spikes are processed in fixed-size chunks of the flat times array (all
+        units at once), so besides the count matrix only a few MiB of temporaries
+        are allocated, whatever the number of spikes.
 
         Parameters
         ----------
@@ -307,30 +380,51 @@ class SpikeTrains:
         Returns
         -------
         counts : xarray.DataArray of int64, dims ("time", "unit")
-            ``time`` holds bin centres in seconds, ``unit`` the unit ids; the
-            ``bin_size`` and bin ``edges`` are kept in ``attrs``.
+            ``time`` holds bin centres in seconds, ``unit`` the unit ids; ``attrs``
+            keeps ``bin_size``, ``start`` and ``stop``, from which
+            :func:`bin_edges` gives the exact edges.
+
+        Raises
+        ------
+        ParameterError
+            When ``bin_size`` is not a positive finite number, ``start``/``stop`` are
+            not finite or ``stop < start``.
         """
         check_param("bin_size", bin_size, [Interval(numbers.Real, 0, None, "neither")], "bin")
         lo, hi = self.span
         start = lo if start is None else float(start)
         stop = hi if stop is None else float(stop)
-        if stop < start:
-            raise ParameterError(
-                f"The 'stop' parameter of bin must be >= start ({start}). Got {stop} instead."
-            )
         edges = bin_edges(start, stop, float(bin_size))
         n_bins, n_units = edges.size - 1, len(self)
-        b = assign_bins(self.times, edges)
-        keep = b >= 0
-        flat = b[keep] * n_units + self.unit_index()[keep]
-        counts = np.bincount(flat, minlength=n_bins * n_units).reshape(n_bins, n_units)
+        counts = np.zeros(n_bins * n_units, dtype=np.int64)
+        for c0 in range(0, self.n_spikes, _CHUNK):
+            c1 = min(c0 + _CHUNK, self.n_spikes)
+            b = assign_bins(self.times[c0:c1], edges)
+            u = self._unit_positions(c0, c1)
+            keep = b >= 0
+            if not keep.all():
+                b, u = b[keep], u[keep]
+            del keep
+            b *= n_units
+            b += u  # flat index into the (time, unit) matrix
+            del u
+            np.add.at(counts, b, 1)
         return xr.DataArray(
-            counts,
+            counts.reshape(n_bins, n_units),
             dims=("time", "unit"),
             coords={"time": (edges[:-1] + edges[1:]) / 2, "unit": self.unit_ids},
-            attrs={"bin_size": float(bin_size), "units": "spikes"},
+            attrs={"bin_size": float(bin_size), "start": start, "stop": stop,
+                   "units": "spikes"},
             name="spike_counts",
         )
+
+    def _unit_positions(self, c0: int, c1: int) -> np.ndarray:
+        """Unit position of the spikes ``c0 .. c1 - 1`` of the flat array."""
+        offsets = self.offsets
+        u0 = int(np.searchsorted(offsets, c0, side="right")) - 1
+        u1 = int(np.searchsorted(offsets, c1 - 1, side="right")) - 1
+        bounds = np.clip(offsets[u0 : u1 + 2], c0, c1)
+        return np.repeat(np.arange(u0, u1 + 1, dtype=np.int64), np.diff(bounds))
 
     def __repr__(self) -> str:
         lo, hi = self.span
@@ -344,6 +438,9 @@ class SpikeTrains:
             and np.array_equal(self.offsets, other.offsets)
             and np.array_equal(self.unit_ids, other.unit_ids)
         )
+
+
+_CHUNK = 1 << 16  # spikes per chunk in SpikeTrains.bin (about 2 MiB of temporaries)
 
 
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
