@@ -43,6 +43,10 @@ class LazyMapping(Mapping):
         self._loaded[key] = value
         return value
 
+    def __contains__(self, key) -> bool:
+        # Mapping's default would call __getitem__ and so load the entry.
+        return key in self._items
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._items)
 
@@ -50,8 +54,16 @@ class LazyMapping(Mapping):
         return len(self._items)
 
     def is_loaded(self, key: str) -> bool:
-        """Whether ``key`` has been read already."""
-        return key in self._loaded or not callable(self._items.get(key))
+        """Whether ``key`` has been read already (always True for plain values).
+
+        Raises
+        ------
+        KeyError
+            When ``key`` is not in the mapping.
+        """
+        if key not in self._items:
+            raise KeyError(f"{key!r} is not here; available: {sorted(self._items)}")
+        return key in self._loaded or not callable(self._items[key])
 
     def __repr__(self) -> str:
         return f"LazyMapping({list(self._items)})"
@@ -259,6 +271,13 @@ class Recording:
                source: str = "spikes", trials=None) -> xr.DataArray:
         """Trial-aligned data as a ``(trial, time, unit|channel)`` DataArray.
 
+        For spikes, ``counts[i, :, u]`` equals ``np.histogram(spikes[u] - event_i, edges)``
+        exactly, with ``edges = bin_edges(window[0], window[1], bin_size)`` (bins
+        ``[left, right)``, the last one closed). Windows may overlap (a spike is counted
+        in every window it falls in) and may run past the recording (empty bins are 0).
+        For a signal, each bin holds the linear interpolation at its centre, NaN where
+        the centre lies outside the signal's samples.
+
         Parameters
         ----------
         align_to : str
@@ -338,8 +357,12 @@ class Recording:
         order = np.argsort(spikes.times, kind="stable")
         times = spikes.times[order]
         units = spikes.unit_index()[order]
-        lo = np.searchsorted(times, events + edges[0], side="left")
-        hi = np.searchsorted(times, events + edges[-1], side="right")
+        # Candidate spikes by absolute time, one bin wider on each side so that
+        # round-off in ``event + edge`` never drops a spike; ``assign_bins`` on the
+        # relative times then decides exactly (as np.histogram(t - event, edges)).
+        pad = edges[1] - edges[0]
+        lo = np.searchsorted(times, events + (edges[0] - pad), side="left")
+        hi = np.searchsorted(times, events + (edges[-1] + pad), side="right")
         lengths = hi - lo
         idx = _ranges(lo, lengths)
         trial_of = np.repeat(np.arange(n_trials, dtype=np.int64), lengths)
