@@ -6,8 +6,10 @@ PCA and logistic regression; numpy least squares and eigenvalues; scipy's normal
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +17,8 @@ from scipy.stats import norm
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 import neuroml
 from neuroml.datasets import ideal_accuracy, make_decision, make_reaching
@@ -24,11 +28,15 @@ from neuroml.io import Recording
 # ----------------------------------------------------------------------------- helpers
 
 
-def _truth(rec: Recording) -> str:
-    """The ground truth as JSON, without the seed (None when a Generator was passed)."""
-    gt = dict(rec.meta["ground_truth"])
+def _truth_of(gt: dict) -> str:
+    """Ground truth as JSON, without the seed (None when a Generator was passed)."""
+    gt = dict(gt)
     gt["parameters"] = {k: v for k, v in gt["parameters"].items() if k != "random_state"}
     return json.dumps(gt)
+
+
+def _truth(rec: Recording) -> str:
+    return _truth_of(rec.meta["ground_truth"])
 
 
 def _same(a: Recording, b: Recording) -> bool:
@@ -58,7 +66,8 @@ def _window_latents(rec: Recording) -> np.ndarray:
 
 def _cv_accuracy(x: np.ndarray, y: np.ndarray) -> float:
     cv = StratifiedKFold(5, shuffle=True, random_state=0)
-    return float(cross_val_score(LogisticRegression(), x, y, cv=cv).mean())
+    model = make_pipeline(StandardScaler(), LogisticRegression())
+    return float(cross_val_score(model, x, y, cv=cv).mean())
 
 
 # ----------------------------------------------------------------------------- reaching
@@ -373,3 +382,45 @@ def test_make_reaching_rejects_bad_parameters(kwargs, name):
 def test_make_decision_rejects_bad_parameters(kwargs, name):
     with pytest.raises(ParameterError, match=f"'{name}'"):
         make_decision(**{"n_units": 5, "n_trials": 10, **kwargs})
+
+
+# ----------------------------------------------------------------------------- samples
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "datasets" / "sample"
+
+
+def _sample_script():
+    spec = importlib.util.spec_from_file_location(
+        "make_sample_datasets", ROOT / "scripts" / "make_sample_datasets.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(not SAMPLE.is_dir(), reason="datasets/sample/ not present")
+@pytest.mark.parametrize("name", ["reaching_0", "decision_2"])
+def test_sample_files_are_what_the_script_generates(name):
+    """The committed sample files equal a fresh run of the generators (no drift)."""
+    make, kwargs = _sample_script().SESSIONS[name]
+    fresh = make(**kwargs)
+    with neuroml.load_recording(SAMPLE / f"{name}.nwb") as rec:
+        assert rec.spikes.equals(fresh.spikes)
+        assert rec.trials.equals(fresh.trials)
+        for key in fresh.signals:
+            np.testing.assert_array_equal(rec.signals[key].values, fresh.signals[key].values)
+        assert rec.meta["identifier"] == fresh.meta["identifier"]
+        inside = json.loads(rec.meta["notes"])["neuroml_ground_truth"]
+    beside = json.loads((SAMPLE / f"{name}.json").read_text())
+    assert _truth_of(inside) == _truth_of(beside) == _truth_of(fresh.meta["ground_truth"])
+
+
+def test_sample_script_writes_loadable_files(tmp_path, monkeypatch):
+    module = _sample_script()
+    small = {"decision_x": (make_decision, {"n_units": 4, "n_trials": 6, "random_state": 0})}
+    monkeypatch.setattr(module, "SESSIONS", small)
+    module.main(["--out", str(tmp_path)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["decision_x.json", "decision_x.nwb"]
+    with neuroml.load_recording(tmp_path / "decision_x.nwb") as rec:
+        assert len(rec.trials) == 6 and len(rec.spikes) == 4
