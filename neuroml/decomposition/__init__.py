@@ -1,1 +1,5 @@
-"""neuroml.decomposition."""
+"""Decomposition: principal component analysis and relatives."""
+
+from .pca import PCA
+
+__all__ = ["PCA"]
