@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import doctest
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -360,3 +363,12 @@ def test_unknown_signal_lists_signals():
     rec = Recording.from_arrays(signals={"speed": ([0.0, 1.0], [1.0, 2.0])}, identifier="s1")
     with pytest.raises(RecordingError, match=r"recording 's1' has no signal 'pos'; signals: \['speed'\]"):
         rec.signal("pos", at=[0.5])
+
+
+def test_data_model_doc_examples_run():
+    """Every example in docs/data-model.md runs and prints what the page says."""
+    page = Path(__file__).resolve().parents[2] / "docs" / "data-model.md"
+    result = doctest.testfile(str(page), module_relative=False,
+                              optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 30
+    assert result.failed == 0
