@@ -80,7 +80,7 @@ def assign_bins(times: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Bin index of each time for equally spaced ``edges``, exactly as ``np.histogram``.
 
     Bins are ``[left, right)`` except the last, which is ``[left, right]``. Times
-    outside ``[edges[0], edges[-1]]`` get ``-1``. The index is computed arithmetically
+    outside ``[edges[0], edges[-1]]`` (and NaN) get ``-1``. The index is computed arithmetically
     and then corrected by comparison with the actual edge values, so it agrees with
     ``np.histogram(times, edges)`` bit for bit, also for times exactly on an edge.
 
@@ -104,8 +104,10 @@ def assign_bins(times: np.ndarray, edges: np.ndarray) -> np.ndarray:
     x *= n_bins / (last - first)
     np.floor(x, out=x)
     np.clip(x, 0, n_bins - 1, out=x)
-    idx = x.astype(np.int64)
+    with np.errstate(invalid="ignore"):  # NaN times: any index, set to -1 below
+        idx = x.astype(np.int64)
     del x
+    np.clip(idx, 0, n_bins - 1, out=idx)
     # Correct round-off against the real edges (same rule as np.histogram): the
     # estimate is off by at most one bin.
     e = edges[idx]
@@ -113,7 +115,7 @@ def assign_bins(times: np.ndarray, edges: np.ndarray) -> np.ndarray:
     np.take(edges[1:], idx, out=e)  # right edge of each bin (idx == -1 only outside)
     idx += (times >= e) & (idx != n_bins - 1)
     del e
-    idx[(times < first) | (times > last)] = -1
+    idx[~((times >= first) & (times <= last))] = -1  # outside, or NaN
     return idx
 
 

@@ -173,6 +173,12 @@ def test_assign_bins_matches_numpy(bin_size):
     assert idx.dtype == np.int64
 
 
+def test_assign_bins_non_finite_times_are_outside():
+    edges = bin_edges(0.0, 1.0, 0.1)
+    t = np.array([np.nan, 0.05, 1.0, np.inf, -np.inf, 1.0 + 1e-12])
+    assert assign_bins(t, edges).tolist() == [-1, 0, 9, -1, -1, -1]
+
+
 def test_bin_edges_counts_and_monotone():
     assert bin_edges(0.0, 1.0, 0.1).size == 11       # 1.0 / 0.1 without a spurious bin
     assert bin_edges(0.0, 0.3, 0.1).size == 4         # 0.3 / 0.1 = 2.9999999999999996
