@@ -219,17 +219,52 @@ def _decode_bytes(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _table(table, index_name: str) -> pd.DataFrame:
-    df = table.to_dataframe(index=True)
+def _unlisted_columns(table, io, n_rows: int) -> dict[str, Any]:
+    """Columns stored in a table's group but missing from its ``colnames`` attribute.
+
+    pynwb reads only the columns named in ``colnames``; some files hold more (the
+    Rutishauser file's ``response_time``). They are read here from the file so that
+    nothing in a table is silently dropped.
+    """
+    try:
+        builder = io.manager.get_builder(table)
+    except Exception:
+        return {}
+    if builder is None:
+        return {}
+    known = set(table.colnames) | {c.name for c in table.columns} | {"id"}
+    datasets = builder.datasets
+    out: dict[str, Any] = {}
+    for name, dset in datasets.items():
+        if name in known or dset.attributes.get("neurodata_type") != "VectorData":
+            continue
+        data = np.asarray(dset.data[:])
+        index = datasets.get(f"{name}_index")
+        if index is not None and index.attributes.get("neurodata_type") == "VectorIndex":
+            ends = np.asarray(index.data[:], dtype=np.int64)
+            if ends.size == n_rows and (ends.size == 0 or ends[-1] == data.shape[0]):
+                out[name] = np.split(data, ends[:-1]) if ends.size else []
+        elif data.shape[:1] == (n_rows,):
+            out[name] = data if data.ndim == 1 else list(data)
+    return out
+
+
+def _table(table, io, index_name: str, exclude: frozenset = frozenset()) -> pd.DataFrame:
+    df = table.to_dataframe(index=True, exclude=set(exclude)) if exclude else table.to_dataframe(index=True)
+    extra = _unlisted_columns(table, io, len(df))
+    for name, values in extra.items():
+        df[name] = values
     df = _decode_bytes(df)
     df.index.name = index_name
     description = getattr(table, "description", None)
     if description:
         df.attrs["description"] = str(description)
+    if extra:
+        df.attrs["columns_not_in_colnames"] = sorted(extra)
     return df
 
 
-def _read_spikes(units, shown: str) -> SpikeTrains:
+def _read_spikes(units, io, shown: str) -> SpikeTrains:
     ids = np.asarray(units.id.data[:])
     n_units = ids.size
     if "spike_times" in units.colnames:
@@ -266,8 +301,7 @@ def _read_spikes(units, shown: str) -> SpikeTrains:
             UserWarning, stacklevel=3,
         )
         times = times[np.lexsort((times, unit_of))]
-    table = units.to_dataframe(exclude={"spike_times"}, index=True)
-    table = _decode_bytes(table)
+    table = _table(units, io, "unit", exclude=frozenset({"spike_times"}))
     if _UNIT_ID_COLUMN in table.columns:  # ids that neuroml wrote as a column
         ids = table[_UNIT_ID_COLUMN].to_numpy()
         table = table.drop(columns=_UNIT_ID_COLUMN)
@@ -283,13 +317,13 @@ def _children(obj) -> list:
     return [c for c in getattr(obj, "children", ()) if isinstance(c, AbstractContainer)]
 
 
-def _file_path(path: str) -> str:
-    """The in-file location of an object named by its display path."""
-    if path.startswith(("acquisition/", "intervals/")):
-        return path
-    if path.startswith("stimulus/"):
-        return "stimulus/presentation/" + path[len("stimulus/"):]
-    return "processing/" + path
+def _display_path(path: str) -> str:
+    """The short path used to name colliding objects ("behavior/Position/position")."""
+    if path.startswith("processing/"):
+        return path[len("processing/"):]
+    if path.startswith("stimulus/presentation/"):
+        return "stimulus/" + path[len("stimulus/presentation/"):]
+    return path
 
 
 def _collect(nwb):
@@ -305,7 +339,7 @@ def _collect(nwb):
     seen: set = set()
 
     def skip(path: str, kind: str, reason: str):
-        skipped.append({"path": _file_path(path), "type": kind, "reason": reason})
+        skipped.append({"path": path, "type": kind, "reason": reason})
 
     def visit(obj, path: str):
         key = getattr(obj, "object_id", None) or id(obj)
@@ -346,9 +380,9 @@ def _collect(nwb):
     for mod_name in sorted(nwb.processing):
         module = nwb.processing[mod_name]
         for name in sorted(module.data_interfaces):
-            visit(module.data_interfaces[name], f"{mod_name}/{name}")
+            visit(module.data_interfaces[name], f"processing/{mod_name}/{name}")
     for name in sorted(nwb.stimulus):
-        visit(nwb.stimulus[name], f"stimulus/{name}")
+        visit(nwb.stimulus[name], f"stimulus/presentation/{name}")
     return series, tables, skipped
 
 
@@ -404,7 +438,7 @@ def _read_signal(ts, name: str, path: str, shown: str) -> xr.DataArray:
         bad = ~np.isfinite(timestamps)
         if bad.any():
             raise RecordingError(
-                f"NWB file '{shown}': series '{_file_path(path)}' has {int(bad.sum())} NaN or infinite "
+                f"NWB file '{shown}': series '{path}' has {int(bad.sum())} NaN or infinite "
                 f"timestamp(s) (first at sample {int(np.flatnonzero(bad)[0])})."
             )
     else:
@@ -412,7 +446,7 @@ def _read_signal(ts, name: str, path: str, shown: str) -> xr.DataArray:
         start = ts.starting_time if ts.starting_time is not None else 0.0
         if rate is None or not np.isfinite(rate) or rate <= 0 or not np.isfinite(start):
             raise RecordingError(
-                f"NWB file '{shown}': series '{_file_path(path)}' has no timestamps and an unusable "
+                f"NWB file '{shown}': series '{path}' has no timestamps and an unusable "
                 f"rate={rate!r} / starting_time={start!r}."
             )
     marker = _marker(ts) or {}
@@ -452,7 +486,7 @@ def _read_signal(ts, name: str, path: str, shown: str) -> xr.DataArray:
             )
     if note:
         attrs["channel_note"] = note
-    attrs["nwb_path"] = _file_path(path)
+    attrs["nwb_path"] = path
     attrs["neurodata_type"] = type(ts).__name__
     attrs.update(marker.get("attrs", {}))
     coords = marker.get("coords", {})
@@ -562,36 +596,36 @@ def load_recording(path) -> Recording:
 
         spikes = None
         if nwb.units is not None:
-            spikes = guard.wrap("the units table", lambda u=nwb.units: _read_spikes(u, shown))
+            spikes = guard.wrap("the units table", lambda u=nwb.units: _read_spikes(u, io, shown))
         trials = None
         if nwb.trials is not None:
-            trials = guard.wrap("the trials table", lambda t=nwb.trials: _table(t, "trial"))
+            trials = guard.wrap("the trials table", lambda t=nwb.trials: _table(t, io, "trial"))
 
         interval_entries = [(name, f"intervals/{name}", table)
                             for name, table in sorted(nwb.intervals.items()) if name != "trials"]
         interval_entries += tables
-        interval_names = _unique_names([(s, p_) for s, p_, _ in interval_entries])
+        interval_names = _unique_names([(s, _display_path(p_)) for s, p_, _ in interval_entries])
         intervals = {
-            name: guard.wrap(f"interval table '{_file_path(path_)}'", lambda t=table: _table(t, "id"))
+            name: guard.wrap(f"interval table '{path_}'", lambda t=table: _table(t, io, "id"))
             for name, (_, path_, table) in zip(interval_names, interval_entries)
         }
 
         shorts = []
         for short, path_, ts in series:
             marker = _marker(ts)
-            shorts.append((str(marker["name"]) if marker and "name" in marker else short, path_))
+            shorts.append((str(marker["name"]) if marker and "name" in marker else short, _display_path(path_)))
         names = _unique_names(shorts)
         signals = {
             name: guard.wrap(
-                f"series '{_file_path(path_)}'",
+                f"series '{path_}'",
                 lambda ts=ts, name=name, path_=path_: _read_signal(ts, name, path_, shown),
             )
             for name, (_, path_, ts) in zip(names, series)
         }
         meta = _metadata(nwb, io, p, shown, skipped)
-        meta["signal_paths"] = {name: _file_path(path_) for name, (_, path_, _) in zip(names, series)}
+        meta["signal_paths"] = {name: path_ for name, (_, path_, _) in zip(names, series)}
         meta["interval_paths"] = {
-            name: _file_path(path_) for name, (_, path_, _) in zip(interval_names, interval_entries)
+            name: path_ for name, (_, path_, _) in zip(interval_names, interval_entries)
         }
     except Exception as err:
         io.close()
