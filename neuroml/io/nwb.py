@@ -194,6 +194,7 @@ class _Guard:
     def __init__(self, shown: str):
         self.shown = shown
         self.closed = False
+        self.owner = None
 
     def wrap(self, what: str, fn: Callable[[], Any]) -> Callable[[], Any]:
         def load():
@@ -427,8 +428,8 @@ def _region_ids(region, n_channels: int):
 
 
 def _read_signal(ts, name: str, path: str, shown: str) -> xr.DataArray:
-    data = np.asarray(ts.data[:])
-    n = data.shape[0] if data.ndim else 0
+    data = np.atleast_1d(np.asarray(ts.data[()]))
+    n = data.shape[0]
     n_channels = 1 if data.ndim <= 1 else int(np.prod(data.shape[1:]))
     timestamps = ts.timestamps
     rate = None
@@ -639,8 +640,13 @@ def load_recording(path) -> Recording:
         guard.closed = True
         io.close()
 
-    return Recording(spikes=spikes, trials=trials, intervals=intervals, signals=signals,
-                     meta=meta, closer=close)
+    rec = Recording(spikes=spikes, trials=trials, intervals=intervals, signals=signals,
+                    meta=meta, closer=close)
+    # Every loader holds the guard and the guard holds the recording, so the file stays
+    # open while anything that can still read from it is alive (``load_recording(p)
+    # .signals["x"]`` works); close() or a ``with`` block closes it deterministically.
+    guard.owner = rec
+    return rec
 
 
 # ====================================================================== writing
@@ -685,14 +691,18 @@ def _column_data(name: str, values: pd.Series) -> tuple[Any, Any, str | None]:
         shapes = {c.shape for c in cells}
         if len(shapes) == 1 and cells[0].ndim >= 1 and cells[0].dtype.kind in "biuf":
             return np.stack(cells), None, None
-        if all(c.ndim == 1 for c in cells):
-            flat = np.concatenate(cells) if cells else np.zeros(0)
+        # ragged: rows of any length, each row of one shape (obs_intervals: (k, 2))
+        if all(c.ndim >= 1 for c in cells) and len({c.shape[1:] for c in cells}) == 1:
+            flat = np.concatenate(cells)
             if flat.dtype.kind == "U":
                 flat = flat.astype(object)
-            if flat.dtype.kind not in "biufO":
-                return None, None, f"ragged cells of dtype {flat.dtype}"
-            ends = np.cumsum([c.size for c in cells]).astype(np.int64)
-            return flat, ends, None
+            if flat.dtype.kind in "biuf" or (
+                flat.dtype.kind == "O" and all(isinstance(v, str) for v in flat.ravel())
+            ):
+                ends = np.cumsum([c.shape[0] for c in cells]).astype(np.int64)
+                return flat, ends, None
+    if any(c.dtype == object and any(hasattr(x, "object_id") for x in c.ravel()) for c in cells):
+        return None, None, "references to other NWB objects"
     return None, None, "cells of unequal shape or type"
 
 

@@ -128,6 +128,13 @@ def test_loading_is_lazy_and_close_ends_reads(mock_file):
         rec.signals["stamped"]
 
 
+def test_loaders_keep_the_file_open_while_alive(mock_file):
+    # the Recording itself is gone after these expressions; its loaders still read
+    assert load_recording(mock_file).signals["rated"].shape == (120, 1)
+    intervals = load_recording(mock_file).intervals
+    assert len(intervals["epochs"]) == 1
+
+
 def test_context_manager_closes(mock_file):
     with load_recording(mock_file) as rec:
         assert rec.spikes.n_spikes > 0
@@ -341,13 +348,16 @@ def test_unstorable_columns_are_reported(tmp_path):
 
 def test_ragged_and_array_unit_columns_round_trip(tmp_path):
     units = pd.DataFrame({"waveform_mean": [np.arange(6.0).reshape(2, 3), np.ones((2, 3))],
-                          "tags": [["a", "b"], ["c"]]})
+                          "tags": [["a", "b"], ["c"]],
+                          "obs_intervals": [np.array([[0.0, 1.0], [2.0, 3.0]]), np.array([[0.5, 4.0]])]})
     rec = Recording.from_arrays(spike_times=[[0.1], [0.2, 0.3]], units=units)
     path = write_nwb(rec, tmp_path / "r.nwb")
     with load_recording(path) as back:
         np.testing.assert_array_equal(np.stack(back.spikes.units["waveform_mean"]),
                                       np.stack(units["waveform_mean"]))
         assert [list(v) for v in back.spikes.units["tags"]] == [["a", "b"], ["c"]]
+        for got, want in zip(back.spikes.units["obs_intervals"], units["obs_intervals"]):
+            np.testing.assert_array_equal(got, want)
 
 
 def test_written_file_reads_with_pynwb(tmp_path, demo_recording):
