@@ -550,7 +550,8 @@ def load_recording(path) -> Recording:
         - ``trials``: ``nwb.trials`` as a DataFrame (index ``"trial"``, every column;
           NaN stays NaN). None without trials.
         - ``intervals``: every other TimeIntervals table (``epochs``, ``encoding_table``
-          ...), including those inside processing modules.
+          ...), including those inside processing modules, as DataFrames indexed by
+          ``"id"``.
         - ``signals``: every TimeSeries in acquisition, processing modules (searched
           through their containers) and stimulus, as ``(time, channel)`` DataArrays.
           Named by their NWB name, or by their path (``"behavior/Position/position"``)
@@ -560,9 +561,14 @@ def load_recording(path) -> Recording:
           rescaled by ``conversion``).
         - ``meta``: ``identifier``, ``session_description``, ``session_start_time``,
           ``subject`` (dict), ``lab``, ``institution``, ``experimenter``, ``nwb_version``,
-          ``source`` (``path`` as given), ``file``, and ``skipped``: the objects not
-          read as signals (external or 3-D image series, non-interval tables ...), each
-          with the reason.
+          ``source`` (``path`` as given), ``file``, ``signal_paths`` /
+          ``interval_paths`` (each name's location in the file), and ``skipped``: the
+          objects not read as signals (external or 3-D image series, non-interval
+          tables ...), each with the reason.
+
+        Table columns stored in a file but missing from the table's ``colnames``
+        (which pynwb ignores) are read too and listed in the DataFrame's
+        ``attrs["columns_not_in_colnames"]``.
 
     Raises
     ------
@@ -952,14 +958,15 @@ def _build_nwbfile(recording: Recording, shown: str):
     if trials is not None:
         nwb.trials = _time_intervals("trials", trials, shown)
 
-    taken: set = set()
+    taken: set = {"trials"} if trials is not None else set()
     for name in recording.intervals:
         df = recording.intervals[name]
         nwb_name = _nwb_name(name, taken)
         if nwb_name != name:
             warnings.warn(
                 f"write_nwb('{shown}'): interval table {name!r} is written as {nwb_name!r} "
-                "('/' is not allowed in NWB names).", UserWarning, stacklevel=3,
+                "('/' is not allowed in NWB names, and 'trials' holds the trials table).",
+                UserWarning, stacklevel=3,
             )
         table = _time_intervals(nwb_name, df, shown)
         if nwb_name == "epochs":
@@ -1030,7 +1037,15 @@ def write_nwb(recording: Recording, path, *, overwrite: bool = False) -> Path:
     folder = target.parent
     if not folder.is_dir():
         raise RecordingError(f"Cannot write '{shown}': folder '{folder}' does not exist.")
-    nwb = _build_nwbfile(recording, shown)
+    try:
+        nwb = _build_nwbfile(recording, shown)
+    except NeuroMLError:
+        raise
+    except Exception as err:
+        raise RecordingError(
+            f"Cannot write '{shown}': the recording cannot be put into NWB form: "
+            f"{type(err).__name__}: {err}"
+        ) from err
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp.nwb", dir=folder)
     os.close(fd)
     try:
