@@ -1,1 +1,33 @@
-"""neuroml.plotting."""
+"""Figures for every analysis, drawn without pyplot.
+
+Each function is ``plot_x(result, *, ax=None, **options)``: it draws into ``ax`` when
+one is given, else into a new ``matplotlib.figure.Figure`` (with an Agg canvas, so
+``ax.figure.savefig(path)`` works headless), and returns what it drew: the Axes
+(``ax.figure`` is its Figure). No function touches pyplot's global state or closes a
+figure.
+
+- PCA: :func:`plot_explained_variance`, :func:`plot_trajectories`
+- decoding: :func:`plot_decoding_over_time`, :func:`plot_temporal_generalization`,
+  :func:`plot_confusion_matrix`
+- training: :func:`plot_training_curves`
+- spikes: :func:`plot_raster`, :func:`plot_psth`
+"""
+
+from ._common import get_axes, new_figure
+from .decoding import plot_confusion_matrix, plot_decoding_over_time, plot_temporal_generalization
+from .pca import plot_explained_variance, plot_trajectories
+from .spikes import plot_psth, plot_raster
+from .training import plot_training_curves
+
+__all__ = [
+    "new_figure",
+    "get_axes",
+    "plot_explained_variance",
+    "plot_trajectories",
+    "plot_decoding_over_time",
+    "plot_temporal_generalization",
+    "plot_confusion_matrix",
+    "plot_training_curves",
+    "plot_raster",
+    "plot_psth",
+]
