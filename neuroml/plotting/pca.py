@@ -150,7 +150,7 @@ def plot_trajectories(latents: xr.DataArray, *, by: str | None = "condition",
             f"[0, {n_feat - 1}] along '{feature}'. Got {tuple(dims)} instead."
         )
     three_d = len(dims) == 3
-    ax = get_axes(ax, figsize=(5.5, 4.8) if three_d else (5.5, 4.5),
+    ax = get_axes(ax, figsize=(6.5, 5.0) if three_d else (5.5, 4.5),
                   projection="3d" if three_d else None, owner=owner)
 
     if latents.ndim == 2:
@@ -183,7 +183,8 @@ def plot_trajectories(latents: xr.DataArray, *, by: str | None = "condition",
     ax.set_xlabel(labels[0])
     ax.set_ylabel(labels[1])
     if three_d:
-        ax.set_zlabel(labels[2])
+        ax.set_zlabel(labels[2], labelpad=10)
+        ax.tick_params(labelsize="small")
     title = "Trajectories" + (f" by {by}" if by is not None and latents.ndim == 3 else "")
     ax.set_title(title)
     if legend:
@@ -203,7 +204,7 @@ def plot_trajectories(latents: xr.DataArray, *, by: str | None = "condition",
         show = handles if len(handles) <= 12 else handles[:12]
         ax.legend(handles=show + extra, title=by if len(groups) > 1 else None,
                   frameon=False, fontsize="small", loc="upper left",
-                  bbox_to_anchor=(1.02, 1.0) if not three_d else (1.05, 1.0))
+                  bbox_to_anchor=(1.02, 1.0) if not three_d else (1.15, 1.0))
     if not three_d:
         ax.grid(alpha=0.3)
     return ax
