@@ -86,6 +86,10 @@ class NeuroMLEstimator(BaseEstimator):
         info : InputInfo
         """
         info = inspect_input(X)
+        if y is None and reset and self.__sklearn_tags__().target_tags.required:
+            raise ParameterError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
         if not hasattr(self, "device_"):
             self._resolve_device()
         if info.kind == "torch":
@@ -117,7 +121,17 @@ class NeuroMLEstimator(BaseEstimator):
             )
         kwargs = dict(dtype=[np.float64, np.float32], allow_nd=ndim > 2,
                       ensure_min_samples=ensure_min_samples)
-        if y is None:
+        if ndim > 2:
+            # validate_data would count features along axis 1 (time for (trial, time,
+            # unit) input); check the values here and count units (the last axis) below.
+            from sklearn.utils.validation import check_array, check_X_y
+
+            if y is None:
+                Xa = check_array(Xa, **kwargs)
+            else:
+                Xa, y = check_X_y(Xa, y, y_numeric=y_numeric, multi_output=multi_output,
+                                  **kwargs)
+        elif y is None:
             Xa = validate_data(self, Xa, reset=reset, **kwargs)
         else:
             Xa, y = validate_data(self, Xa, y, reset=reset, y_numeric=y_numeric,
@@ -128,10 +142,8 @@ class NeuroMLEstimator(BaseEstimator):
                 + (" (trial, time, unit)" if ndim == 3 else " (n_samples, n_features)")
                 + f"; got an array of shape {Xa.shape}."
             )
-        if ndim > 2 and reset:
-            self.n_features_in_ = Xa.shape[-1]
-        elif ndim > 2:
-            self._check_n_features(Xa.shape[-1], reset=False)
+        if ndim > 2:
+            self._check_n_features(Xa.shape[-1], reset)
         return to_tensor(Xa, self.device_), y, info
 
     def _validate_y(self, y, n_samples, y_numeric, multi_output):
@@ -141,6 +153,8 @@ class NeuroMLEstimator(BaseEstimator):
             y = check_array(y, ensure_2d=False, dtype=np.float64 if y_numeric else None)
         else:
             y = column_or_1d(y, warn=True)
+            if y_numeric:  # NaN / inf targets get the same message as NumPy input
+                y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
         if y.shape[0] != n_samples:
             raise ParameterError(f"X has {n_samples} samples but y has {y.shape[0]}.")
         return y
@@ -265,8 +279,9 @@ def load(path, *, device: str | None = None) -> NeuroMLEstimator:
     ----------
     path : str or Path
     device : str, default=None
-        Device for the loaded estimator's ``device_``; the CPU when None or when the
-        saved device does not exist here.
+        Device for the loaded estimator's ``device_`` (it must exist here). None: the
+        device the estimator was saved from when this machine has it, else the CPU, so
+        a model saved on a GPU loads on a CPU-only machine.
 
     Returns
     -------
@@ -295,14 +310,24 @@ def load(path, *, device: str | None = None) -> NeuroMLEstimator:
         setattr(est, key, value)
     for key, value in payload["tensors"].items():
         setattr(est, key, value.numpy())
-    try:
-        est.device_ = resolve_device(device or "cpu")
-    except NeuroMLError:
-        est.device_ = torch.device("cpu")
+    saved_device = getattr(est, "device_", None)
+    if device is not None:
+        est.device_ = resolve_device(device)  # asked for explicitly: it must exist here
+    else:
+        try:
+            est.device_ = resolve_device(saved_device) if saved_device is not None else \
+                torch.device("cpu")
+        except NeuroMLError:
+            est.device_ = torch.device("cpu")
     if payload["modules"]:
         modules = est._build_module()
         for key, state in payload["modules"].items():
             module = modules[key]
+            # Rebuild in the saved precision (load_state_dict would cast to the fresh
+            # module's, e.g. float64 weights into float32 parameters).
+            floats = {v.dtype for v in state.values() if v.is_floating_point()}
+            if len(floats) == 1:
+                module = module.to(floats.pop())
             module.load_state_dict(state)
             module.eval()
             setattr(est, key, module.to(est.device_))

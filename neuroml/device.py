@@ -226,5 +226,10 @@ def torch_seed(seed: int, device: torch.device | None = None):
     if device is not None and device.type == "cuda":
         devices = [device.index if device.index is not None else torch.cuda.current_device()]
     with torch.random.fork_rng(devices=devices, enabled=True):
-        torch.manual_seed(seed)
+        # Seed only the generators that are forked (and so restored afterwards):
+        # torch.manual_seed would also reseed every CUDA device for good.
+        torch.default_generator.manual_seed(seed)
+        for index in devices:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
         yield

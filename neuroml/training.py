@@ -80,7 +80,8 @@ class Trainer:
     history_ : pandas.DataFrame
         One row per epoch.
     best_epoch_ : int
-        Epoch whose weights were kept.
+        Epoch whose weights were kept: the best validation epoch, or the last epoch
+        when there is no validation set.
     """
 
     def __init__(self, module: torch.nn.Module, loss_fn: Callable[..., LossOutput], *,
@@ -154,20 +155,32 @@ class Trainer:
 
     def run_epoch(self, data: Sequence[torch.Tensor], index: torch.Tensor, *, train: bool,
                   opt=None) -> dict[str, float]:
-        """Mean loss (and extra terms) over one pass; one host sync per epoch."""
+        """Mean loss (and extra terms) over one pass; one host sync per epoch.
+
+        The per-batch losses stay on the device in a list and are averaged (weighted by
+        batch size) in one operation at the end of the pass: no arithmetic and no
+        host synchronisation per batch.
+        """
         self.module.train(train)
-        total = None
-        terms_total: dict[str, torch.Tensor] = {}
+        losses: list[torch.Tensor] = []
+        sizes: list[int] = []
+        terms_seen: dict[str, tuple[list, list]] = {}
         for idx in self.batches(index, shuffle=train):
             loss, terms = self.train_step(data, idx, opt) if train else self.validation_step(data, idx)
             w = idx.numel()
-            total = loss * w if total is None else total + loss * w
+            losses.append(loss)
+            sizes.append(w)
             for k, v in terms.items():
-                terms_total[k] = terms_total.get(k, 0) + v * w
-        n = max(index.numel(), 1)
-        keys = ["loss", *terms_total]
-        stacked = torch.stack([total, *terms_total.values()]).float().cpu().numpy() / n
-        return dict(zip(keys, stacked.tolist()))
+                values, weights = terms_seen.setdefault(k, ([], []))
+                values.append(v)
+                weights.append(w)
+        if not losses:
+            return {"loss": float("nan")}
+        dtype, device = losses[0].dtype, losses[0].device
+        means = [_weighted_mean(losses, sizes, dtype, device)]
+        means += [_weighted_mean(v, w, dtype, device) for v, w in terms_seen.values()]
+        values = torch.stack(means).cpu().double().tolist()  # the one sync
+        return dict(zip(["loss", *terms_seen], values))
 
     # ------------------------------------------------------------------ the loop
     def fit(self, *data: torch.Tensor, split: tuple | None = None) -> pd.DataFrame:
@@ -234,12 +247,22 @@ class Trainer:
             progress.close()
         if best_state is not None:
             self.module.load_state_dict(best_state)
+        elif rows:
+            # Without a validation set the last weights are kept (as scikit-learn).
+            self.best_epoch_ = rows[-1]["epoch"]
         self.module.eval()
         cols = ["epoch", "train_loss", "val_loss"]
         hist = pd.DataFrame(rows)
         extra = [c for c in hist.columns if c not in cols + ["seconds"]]
         self.history_ = hist[cols + extra + ["seconds"]]
         return self.history_
+
+
+def _weighted_mean(values: list[torch.Tensor], weights: list[int], dtype, device) -> torch.Tensor:
+    """Batch-size-weighted mean of per-batch scalars, on the device."""
+    v = torch.stack([x.reshape(()).to(dtype) for x in values])
+    w = torch.tensor(weights, dtype=dtype).to(device, non_blocking=True)
+    return (v * w).sum() / w.sum()
 
 
 class _Progress:
