@@ -114,8 +114,10 @@ def describe_step(spec, markdown: bool = False) -> str:
 
     if markdown:
         lines = [f"### `{spec.name}`", "", spec.summary, ""]
-        lines.append("Inputs: " + (", ".join(f"`{k}` ({v})" for k, v in spec.inputs.items())
-                                   or "none") + ".")
+        lines += ["Inputs:", ""]
+        lines += [f"- `{k}` (from `{v.default}`): {v.doc}" for k, v in spec.inputs.items()]
+        if not spec.inputs:
+            lines.append("- none")
         lines += ["", "Outputs:", ""]
         lines += [f"- `{k}` ({kind_note(o)}): {o.doc}" for k, o in spec.outputs.items()]
         lines += ["", "| parameter | allowed | default | meaning |", "|---|---|---|---|"]
@@ -127,7 +129,9 @@ def describe_step(spec, markdown: bool = False) -> str:
         return "\n".join(lines) + "\n"
     lines = [f"{spec.name}", *textwrap.wrap(spec.summary, 96, initial_indent="    ",
                                             subsequent_indent="    ")]
-    lines.append("  inputs:  " + (", ".join(spec.inputs) or "(none)"))
+    lines.append("  inputs:" + ("" if spec.inputs else " (none)"))
+    for k, v in spec.inputs.items():
+        lines.append(f"    {k} (from '{v.default}'): {v.doc}")
     lines.append("  outputs:")
     for k, o in spec.outputs.items():
         lines.append(f"    {k} ({kind_note(o)}): {o.doc}")

@@ -1,0 +1,15 @@
+"""The built-in pipeline steps; importing this package registers them.
+
+- :mod:`.preprocess`: ``bin_spikes``, ``epochs`` (spike counts, whole session or
+  aligned to trials).
+- :mod:`.pca`: ``pca`` (principal components, explained-variance and trajectory figures).
+- :mod:`.decoding`: ``decode_condition`` (cross-validated logistic decoding of a trial
+  label), ``decode_over_time`` (time-resolved decoding with a permutation null and
+  temporal generalisation).
+- :mod:`.psth`: ``psth`` (peri-stimulus time histograms and rasters).
+- :mod:`.representation`: ``representation`` (VAE / contrastive / autoencoder latents).
+
+``neuroml steps`` prints every step's inputs, outputs and parameters.
+"""
+
+from . import pca, preprocess, psth  # noqa: F401  (importing registers the steps)

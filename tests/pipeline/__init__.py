@@ -1,0 +1,1 @@
+"""Tests of neuroml.pipeline: config validation, outputs, runner, executors, kill/resume."""
