@@ -306,8 +306,8 @@ def load(path, *, device: str | None = None) -> NeuroMLEstimator:
     if not (isinstance(cls, type) and issubclass(cls, NeuroMLEstimator)):
         raise NeuroMLError(f"'{path}' names {payload['class']!r}, which is not an estimator.")
     est = cls(**_from_json(json.loads(payload["params"])))
-    for key, value in _from_json(json.loads(payload["attributes"])).items():
-        setattr(est, key, value)
+    for key, value in json.loads(payload["attributes"]).items():
+        setattr(est, key, _from_json(value))
     for key, value in payload["tensors"].items():
         setattr(est, key, value.numpy())
     saved_device = getattr(est, "device_", None)

@@ -18,7 +18,7 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from sklearn.base import RegressorMixin
+from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.model_selection import check_cv
 
@@ -131,8 +131,11 @@ def _column_scores(y: torch.Tensor, pred: torch.Tensor, mask: torch.Tensor | Non
     return torch.where(ok, r2, (ss_res == 0).to(r2.dtype))
 
 
-class _Identity:
+class _Identity(RegressorMixin, BaseEstimator):
     """Stands in for a fitted regressor whose predictions are already known (scorers)."""
+
+    def fit(self, X, y=None):  # pragma: no cover - scorers only call predict
+        return self
 
     def predict(self, predictions):
         return predictions
@@ -168,14 +171,13 @@ class _LinearBase(RegressorMixin, NeuroMLEstimator):
     def _store(self, coef: torch.Tensor, intercept: torch.Tensor, dtype: torch.dtype) -> None:
         """Store ``(p, t)`` coefficients and ``(t,)`` intercepts as NumPy in sklearn's shapes."""
         np_dtype = np.float32 if dtype == torch.float32 else np.float64
-        coef = to_numpy(coef.mT).astype(np_dtype)
+        coef = np.ascontiguousarray(to_numpy(coef.mT), dtype=np_dtype)
         intercept = to_numpy(intercept).astype(np_dtype)
-        if self._y_1d:
-            self.coef_ = coef[0]
-            self.intercept_ = float(intercept[0]) if self.fit_intercept else 0.0
+        self.coef_ = coef[0] if self._y_1d else coef
+        if not self.fit_intercept:
+            self.intercept_ = 0.0  # as scikit-learn, whatever the number of targets
         else:
-            self.coef_ = coef
-            self.intercept_ = intercept
+            self.intercept_ = float(intercept[0]) if self._y_1d else intercept
 
     def predict(self, X):
         """Predicted targets.
@@ -241,6 +243,7 @@ class LinearDecoder(_LinearBase):
     ----------
     coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
     intercept_ : float or ndarray of shape (n_targets,)
+        0.0 when ``fit_intercept=False``.
     n_features_in_ : int
     output_dim_ : str
         Name of the target dimension of multi-output DataArray predictions.
@@ -376,7 +379,8 @@ class LinearDecoderCV(_LinearBase):
     def _validate_params(self):
         super()._validate_params()  # every parameter but cv, whose forms are checked here
         cv = self.cv
-        if not (cv is None or (isinstance(cv, Integral) and not isinstance(cv, bool) and cv >= 2)
+        if isinstance(cv, str | bytes) or not (
+                cv is None or (isinstance(cv, Integral) and not isinstance(cv, bool) and cv >= 2)
                 or hasattr(cv, "split") or _is_split_iterable(cv)):
             raise ParameterError(
                 "The 'cv' parameter of LinearDecoderCV must be None, an int in the range "
