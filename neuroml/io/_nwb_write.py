@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import uuid
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ..errors import NeuroMLError, ParameterError, RecordingError
 from ._nwb_common import _FILE_FIELDS, _SUBJECT_FIELDS, _UNIT_ID_COLUMN
-from ._nwb_write_objects import _columns, _nwb_name, _time_intervals, _time_series
+from ._nwb_write_objects import _column, _columns, _ids, _nwb_name, _time_intervals, _time_series
 from .recording import Recording
 
 
@@ -61,7 +59,6 @@ def _subject(subject, shown: str):
 
 
 def _build_nwbfile(recording: Recording, shown: str):
-    from hdmf.common import VectorData, VectorIndex
     from pynwb import NWBFile
     from pynwb.misc import Units
 
@@ -96,16 +93,11 @@ def _build_nwbfile(recording: Recording, shown: str):
                 f"write_nwb('{shown}'): units column {name!r} refers to electrode tables that "
                 "are not written; it was not written.", UserWarning, stacklevel=3,
             )
-        spike_col = VectorData(name="spike_times", description="spike times of each unit, in seconds",
-                               data=spikes.times)
-        columns = [spike_col, VectorIndex(name="spike_times_index", data=spikes.offsets[1:],
-                                          target=spike_col)]
+        columns = _column("spike_times", "spike times of each unit, in seconds",
+                          spikes.times, spikes.offsets[1:])
         columns += _columns(table, reserved - {"obs_intervals"}, "units", shown)
-        ids = spikes.unit_ids.astype(np.int64) if int_ids else np.arange(len(spikes))
-        from hdmf.common import ElementIdentifiers
-
         nwb.units = Units(name="units", description="units written by neuroml",
-                          id=ElementIdentifiers(name="id", data=ids), columns=columns)
+                          id=_ids(spikes.unit_ids), columns=columns)
 
     trials = recording.trials
     if trials is not None:
@@ -152,8 +144,13 @@ def write_nwb(recording: Recording, path, *, overwrite: bool = False) -> Path:
     ``session_start_time`` — now, in UTC, when missing —, ``subject`` and the other
     NWBFile fields). Columns or attrs NWB cannot hold are reported in a warning.
 
+    Numeric arrays of more than 100,000 elements (spike times, long signals and their
+    timestamps, long columns) are stored gzip-compressed (level 4, with HDF5's shuffle
+    filter); compression is lossless, so they read back bit for bit.
+
     The file is written to a temporary file in the same folder, then moved into
-    place, so a crash never leaves a half-written file at ``path``.
+    place, so a crash never leaves a half-written file at ``path``. It gets the
+    permissions a plain ``open()`` would give (``0o666`` less the process umask).
 
     Parameters
     ----------
@@ -199,10 +196,11 @@ def write_nwb(recording: Recording, path, *, overwrite: bool = False) -> Path:
             f"Cannot write '{shown}': the recording cannot be put into NWB form: "
             f"{type(err).__name__}: {err}"
         ) from err
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp.nwb", dir=folder)
-    os.close(fd)
+    # HDF5 creates the temporary file itself, exclusively ("w-": never an existing file),
+    # with the permissions a plain open() gives (0o666 less the umask) -- not mkstemp's 0o600.
+    tmp = str(folder / f".{target.stem}.{uuid.uuid4().hex}.tmp.nwb")
     try:
-        with NWBHDF5IO(tmp, mode="w") as io:
+        with NWBHDF5IO(tmp, mode="w-") as io:
             io.write(nwb)
         os.replace(tmp, target)
     except NeuroMLError:

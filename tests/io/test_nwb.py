@@ -371,3 +371,45 @@ def test_written_file_reads_with_pynwb(tmp_path, demo_recording):
             assert series.starting_time == 0.25
             assert nwb.subject.subject_id == "m42"
             assert len(nwb.trials) == 5 and len(nwb.units) == 3
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_written_file_permissions_follow_the_umask(tmp_path, demo_recording, umask):
+    old = os.umask(umask)
+    try:
+        path = write_nwb(demo_recording, tmp_path / "m.nwb")
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # like open(), not mkstemp's 0o600
+        write_nwb(demo_recording, path, overwrite=True)
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    finally:
+        os.umask(old)
+    assert os.listdir(tmp_path) == ["m.nwb"]
+
+
+def test_large_arrays_are_compressed_and_read_back_exactly(tmp_path):
+    rng = np.random.default_rng(7)
+    # 2 units with 60k + 50k spikes (110k > 100k: compressed); a 150k-sample signal with
+    # irregular timestamps (data and timestamps compressed); a short signal (not compressed)
+    spike_times = [np.sort(rng.uniform(0, 600, 60_000)), np.sort(rng.uniform(0, 600, 50_000))]
+    stamps = np.cumsum(rng.uniform(0.0005, 0.0015, 150_000))
+    wave = rng.normal(size=150_000).astype(np.float32)
+    rec = Recording.from_arrays(spike_times=spike_times,
+                                signals={"long": (stamps, wave), "short": (np.arange(50.0), np.ones(50))})
+    path = write_nwb(rec, tmp_path / "big.nwb")
+    with h5py.File(path, "r") as h5:
+        spikes = h5["units/spike_times"]
+        long_data = h5["processing/neuroml/long/data"]
+        long_stamps = h5["processing/neuroml/long/timestamps"]
+        for dset in (spikes, long_data, long_stamps):
+            assert (dset.compression, dset.compression_opts, dset.shuffle) == ("gzip", 4, True)
+        for name in ("units/spike_times_index", "processing/neuroml/short/data"):
+            assert h5[name].compression is None
+        np.testing.assert_array_equal(spikes[:], np.concatenate(spike_times))
+        np.testing.assert_array_equal(long_data[:], wave)
+        np.testing.assert_array_equal(long_stamps[:], stamps)
+        assert long_data.dtype == np.float32
+    with load_recording(path) as back:
+        for got, want in zip(back.spikes, spike_times):
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(back.signals["long"].values[:, 0], wave)
+        np.testing.assert_array_equal(back.signals["long"]["time"].values, stamps)
