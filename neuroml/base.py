@@ -187,7 +187,9 @@ class NeuroMLEstimator(BaseEstimator):
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self):
-        state = super().__getstate__()
+        # A copy: on Python >= 3.11 BaseEstimator returns the live __dict__, and the
+        # CPU copies below must not replace the estimator's own modules.
+        state = dict(super().__getstate__())
         for key, value in list(state.items()):
             if isinstance(value, torch.nn.Module):
                 state[key] = copy.deepcopy(value).to("cpu")

@@ -231,7 +231,10 @@ class Trainer:
                     "lower 'lr' or check the input for extreme values."
                 )
             monitored = row["val_loss"] if has_val else row["train_loss"]
-            if monitored < best - self.tol * max(abs(best), 1e-12) if np.isfinite(best) else True:
+            # a NaN validation loss never counts as an improvement
+            improved = bool(np.isfinite(monitored)) and (
+                not np.isfinite(best) or monitored < best - self.tol * abs(best))
+            if improved:
                 best = monitored
                 self.best_epoch_ = epoch
                 since_best = 0

@@ -27,7 +27,7 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from .._validation import Interval, Options
 from ..base import NeuroMLEstimator
-from ..device import seed_from, to_numpy, torch_seed
+from ..device import seed_from, to_numpy, to_tensor, torch_seed
 from ..errors import ParameterError
 from ..training import TRAINING_CONSTRAINTS, Trainer
 
@@ -137,7 +137,7 @@ class _BaseMLP(NeuroMLEstimator):
         hidden = self._hidden()
         Xt = X
         dtype = Xt.dtype
-        yt = torch.as_tensor(y_encoded, device=self.device_)
+        yt = to_tensor(y_encoded, self.device_)
         if yt.is_floating_point():
             yt = yt.to(dtype)
         seed = seed_from(self.random_state)
