@@ -21,6 +21,10 @@ __all__ = ["PCA"]
 #: Elements per chunk when the data are centred chunk by chunk (16 Mi floats).
 _CHUNK_ELEMENTS = 1 << 24
 
+#: DataArray attrs that describe the sample axes (kept on outputs); others (e.g.
+#: ``units: "spikes"``) describe the features and are dropped.
+_SAMPLE_ATTRS = ("bin_size", "align_to", "window", "start", "stop")
+
 
 class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuroMLEstimator):
     """Principal component analysis (PCA) in PyTorch, on the GPU when there is one.
@@ -194,7 +198,7 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuroMLEstimator):
             if name is not None:
                 out.name = name
             if isinstance(X, xr.DataArray):
-                out.attrs.update(X.attrs)
+                out.attrs.update({k: v for k, v in X.attrs.items() if k in _SAMPLE_ATTRS})
         return out
 
     def _fitted(self, name: str, like: torch.Tensor) -> torch.Tensor:
@@ -372,7 +376,8 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuroMLEstimator):
         -------
         X_new : same type as X, shape (n_samples, n_components_) or (trial, time, n_components_)
             DataArray in, DataArray out (feature dimension renamed ``component``,
-            sample coordinates and attrs kept); tensor in, tensor out on ``device_``.
+            sample coordinates and the sample attrs ``bin_size``, ``align_to``,
+            ``window``, ``start``, ``stop`` kept); tensor in, tensor out on ``device_``.
         """
         self._check_fitted()
         Xt, info, lead = self._input(X, reset=False)
@@ -492,6 +497,9 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuroMLEstimator):
         """
         self._check_fitted()
         Xt, info, lead = self._input(X, reset=False)
+        return self._output(info, lead, self._score_samples(Xt), None, name="log_likelihood")
+
+    def _score_samples(self, Xt: torch.Tensor) -> torch.Tensor:
         precision = self.get_precision()
         _, logdet = np.linalg.slogdet(precision)
         with torch.no_grad():
@@ -499,7 +507,7 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuroMLEstimator):
             Xr = Xt - self._fitted("mean_", Xt)
             ll = -0.5 * (Xr * (Xr @ P)).sum(dim=1)
             ll -= 0.5 * (Xt.shape[1] * math.log(2.0 * math.pi) - logdet)
-        return self._output(info, lead, ll, None, name="log_likelihood")
+        return ll
 
     def score(self, X, y=None) -> float:
         """Average log-likelihood of the samples (see :meth:`score_samples`).
@@ -515,8 +523,7 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuroMLEstimator):
         """
         self._check_fitted()
         Xt, _, _ = self._input(X, reset=False)
-        ll = self.score_samples(Xt)
-        return float(ll.mean())
+        return float(self._score_samples(Xt).mean())
 
     # ------------------------------------------------------------------ sklearn plumbing
     @property

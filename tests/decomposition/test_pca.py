@@ -183,14 +183,14 @@ def test_dataarray_2d_in_out(X):
     time = np.arange(X.shape[0]) * 0.01
     da = xr.DataArray(X, dims=("time", "unit"),
                       coords={"time": time, "unit": np.arange(100, 140)},
-                      attrs={"bin_size": 0.01})
+                      attrs={"bin_size": 0.01, "units": "spikes"})
     pca = PCA(3, device="cpu").fit(da)
     Z = pca.transform(da)
     assert isinstance(Z, xr.DataArray)
     assert Z.dims == ("time", "component")
     np.testing.assert_array_equal(Z["time"].values, time)
     np.testing.assert_array_equal(Z["component"].values, [0, 1, 2])
-    assert Z.attrs["bin_size"] == 0.01
+    assert Z.attrs == {"bin_size": 0.01}  # sample attrs kept, feature attrs dropped
     np.testing.assert_allclose(Z.values, SkPCA(3).fit_transform(X), atol=1e-6)
     back = pca.inverse_transform(Z)
     assert back.dims == ("time", "unit")
