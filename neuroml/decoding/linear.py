@@ -42,22 +42,31 @@ class _RidgeSolver:
     Rows that are all zero (padding of unequal folds) do not change the solution.
     """
 
-    def __init__(self, Xc: torch.Tensor, yc: torch.Tensor):
+    def __init__(self, Xc: torch.Tensor, yc: torch.Tensor | None = None):
         n, p = Xc.shape[-2:]
         self.dual = p > n
         if self.dual:
             lam, U = torch.linalg.eigh(Xc @ Xc.mT)
             self.U = U
-            self.C = U.mT @ yc  # (..., n, t)
             self.XtU = Xc.mT @ U  # (..., p, n)
         else:
             lam, Q = torch.linalg.eigh(Xc.mT @ Xc)
             self.Q = Q
-            self.B = Q.mT @ (Xc.mT @ yc)  # (..., p, t)
         self.Xc = Xc
         self.lam = lam.clamp_min(0)
         top = self.lam.amax(dim=-1, keepdim=True).clamp_min(torch.finfo(lam.dtype).tiny)
         self.cutoff = top * max(n, p) * torch.finfo(lam.dtype).eps  # (..., 1)
+        self.proj = None if yc is None else self.project(yc)
+
+    def project(self, yc: torch.Tensor) -> torch.Tensor:
+        """Targets in the eigenbasis: ``Q^T Xc^T yc`` (primal) or ``U^T yc`` (dual).
+
+        Leading dimensions of ``yc`` broadcast against the decomposition's, so one
+        decomposition serves many target sets (e.g. label permutations).
+        """
+        if self.dual:
+            return self.U.mT @ yc  # (..., n, t)
+        return self.Q.mT @ (self.Xc.mT @ yc)  # (..., p, t)
 
     def inverse(self, alphas: torch.Tensor) -> torch.Tensor:
         """``1 / (lambda + alpha)`` as ``(..., A, r, T)`` for ``alphas`` of shape ``(A, T)``.
@@ -71,12 +80,12 @@ class _RidgeSolver:
         drop = (a == 0) & (lam <= self.cutoff[..., None, :, None])
         return torch.where(drop, torch.zeros_like(d), d)
 
-    def coef(self, alphas: torch.Tensor) -> torch.Tensor:
-        """Coefficients ``(..., A, p, t)`` for every penalty."""
+    def coef(self, alphas: torch.Tensor, proj: torch.Tensor | None = None) -> torch.Tensor:
+        """Coefficients ``(..., A, p, t)`` for every penalty (``proj`` from :meth:`project`)."""
+        proj = self.proj if proj is None else proj
         d = self.inverse(alphas)
-        if self.dual:
-            return self.XtU[..., None, :, :] @ (self.C[..., None, :, :] * d)
-        return self.Q[..., None, :, :] @ (self.B[..., None, :, :] * d)
+        basis = self.XtU if self.dual else self.Q
+        return basis[..., None, :, :] @ (proj[..., None, :, :] * d)
 
     def leave_one_out(self, alphas: torch.Tensor, yc: torch.Tensor, fit_intercept: bool):
         """Leave-one-out residuals ``(A, n, t)`` from the hat matrix's diagonal (no batch dims).
@@ -88,11 +97,11 @@ class _RidgeSolver:
         if self.dual:
             s = self.lam[None, :, None] * d  # lambda / (lambda + alpha)
             hat = (self.U**2) @ s
-            fitted = self.U @ (self.C[None] * s)
+            fitted = self.U @ (self.proj[None] * s)
         else:
             P = self.Xc @ self.Q
             hat = (P**2) @ d
-            fitted = P @ (self.B[None] * d)
+            fitted = P @ (self.proj[None] * d)
         if fit_intercept:
             hat = hat + 1.0 / yc.shape[0]
         return (yc[None] - fitted) / (1.0 - hat)
@@ -295,6 +304,140 @@ class LinearDecoder(_LinearBase):
         intercept = (y_mean - x_mean @ coef)[0]
         self._store(coef, intercept, Xt.dtype)
         return self
+
+    # ------------------------------------------------------------------ batched protocol
+    #: scorings the batched protocol computes on the device (see _batched_cv_scores)
+    _batched_scorings: ClassVar[tuple[str, ...]] = _SCORINGS
+
+    def _batched_cv_scores(self, X, Y, train, test, scoring=None, *, generalize=False):
+        """Cross-validated scores of many target sets (and feature sets) in batched solves.
+
+        The protocol :func:`~neuroml.decoding.permutation_test` and
+        :class:`~neuroml.decoding.TimeResolvedDecoder` use for neuroml decoders (as
+        ``LogisticDecoder._batched_cv_scores``). The eigendecomposition of each fold's
+        training data does not depend on the targets, so with shared folds one
+        decomposition per (feature set, fold) serves every target set: a ridge
+        permutation null costs a few matrix products per permutation.
+
+        Parameters
+        ----------
+        X : torch.Tensor of shape (n, F) or (G, n, F)
+            Validated data on the estimator's device; a 3-D tensor holds ``G`` feature
+            sets (time bins) for the same samples, each decoded separately.
+        Y : ndarray of shape (n_batch, n) or (n_batch, n, n_targets)
+            Target sets (e.g. the observed targets and their permutations).
+        train, test : ndarray of bool, shape (n_batch or 1, n_folds, n)
+            Training and test masks of each fold (per target set when the splits
+            depend on the targets).
+        scoring : str or None
+            One of ``_batched_scorings``; None is the estimator's ``score`` (R^2,
+            uniform average over targets).
+        generalize : bool, default=False
+            With 3-D ``X``, also apply the decoder trained on each feature set to every
+            other one (temporal generalisation).
+
+        Returns
+        -------
+        scores : ndarray of shape (n_batch, n_folds), (n_batch, n_folds, G) for 3-D X,
+            or (n_batch, n_folds, G, G) (train set, test set) with ``generalize``.
+        """
+        scoring = "r2" if scoring is None else scoring
+        if scoring not in _SCORINGS:
+            raise ParameterError(f"scoring={scoring!r} is not batched; allowed: {_SCORINGS}.")
+        grouped = X.ndim == 3
+        Xg = (X if grouped else X.unsqueeze(0)).to(torch.float64)
+        G, n, F = Xg.shape
+        dev = Xg.device
+        Y = np.asarray(Y, dtype=np.float64)
+        Y = Y[..., None] if Y.ndim == 2 else Y
+        if Y.ndim != 3 or Y.shape[1] != n:
+            raise ParameterError(
+                f"Y must have shape (n_batch, {n}) or (n_batch, {n}, n_targets); got {Y.shape}.")
+        n_batch, _, t = Y.shape
+        train, test = np.asarray(train, dtype=bool), np.asarray(test, dtype=bool)
+        n_folds = train.shape[1]
+        alphas = _alpha_matrix(self.alpha, t, dev)
+        x_mean = Xg.mean(dim=1, keepdim=True) if self.fit_intercept else torch.zeros_like(Xg[:, :1])
+        X0 = Xg - x_mean  # centred once: fold means are small, no cancellation
+
+        def masks(m, sl):
+            m = m if m.shape[0] == 1 else m[sl]
+            return torch.as_tensor(np.ascontiguousarray(m), device=dev, dtype=torch.float64)
+
+        def decompose(tr):  # tr: (b', f, n) -> solver over (G, b', f) and the fold means
+            n_tr = tr.sum(dim=-1)[..., None]  # (b', f, 1)
+            mu = (tr @ X0[:, None]) / n_tr if self.fit_intercept else \
+                torch.zeros((G, *tr.shape[:2], F), dtype=torch.float64, device=dev)
+            Xc = (X0[:, None, None] - mu[..., None, :]) * tr[..., None]  # (G, b', f, n, F)
+            return _RidgeSolver(Xc), mu, n_tr
+
+        per_item = n_folds * (n * t * (3 + 2 * G) + 4 * G * F * t)
+        if train.shape[0] != 1:
+            per_item += n_folds * G * (n * F + min(n, F) ** 2 + n * F)
+        chunk = _chunk_size(n_batch, per_item, dev)
+        shared = None if train.shape[0] != 1 else decompose(masks(train, slice(None)))
+        out = []
+        for start in range(0, n_batch, chunk):
+            sl = slice(start, min(n_batch, start + chunk))
+            tr = masks(train, sl)
+            solver, mu, n_tr = shared if shared is not None else decompose(tr)
+            Yb = torch.as_tensor(Y[sl], device=dev)  # (b, n, t)
+            if self.fit_intercept:
+                y_mean = (tr[:, :, None, :] @ Yb[:, None]) / n_tr[..., None]  # (b, f, 1, t)
+            else:
+                y_mean = torch.zeros((Yb.shape[0], n_folds, 1, t), dtype=torch.float64,
+                                     device=dev)
+            yc = (Yb[:, None] - y_mean) * tr[..., None]  # (b, f, n, t)
+            coef = solver.coef(alphas, solver.project(yc))[..., 0, :, :]  # (G, b, f, F, t)
+            mu_raw = mu + x_mean[:, None]  # fold means in the input's coordinates
+            intercept = y_mean - mu_raw[..., None, :] @ coef  # (G, b, f, 1, t)
+            te = masks(test, sl)[..., None]  # (b', f, n, 1)
+            y_true = Yb[:, None]  # (b, 1, n, t)
+            if not generalize:
+                pred = Xg[:, None, None] @ coef + intercept  # (G, b, f, n, t)
+                s = _column_scores(y_true, pred, te, scoring).mean(dim=-1)  # (G, b, f)
+                s = s.permute(1, 2, 0)
+                out.append(to_numpy(s if grouped else s[..., 0]))
+            else:
+                rows = []
+                for g in range(G):  # decoder of feature set g on every feature set
+                    pred = Xg[:, None, None] @ coef[g] + intercept[g]  # (G_test, b, f, n, t)
+                    rows.append(_column_scores(y_true, pred, te, scoring).mean(dim=-1))
+                out.append(to_numpy(torch.stack(rows).permute(2, 3, 0, 1)))
+        return np.concatenate(out, axis=0)
+
+    def _batched_fit(self, X, y):
+        """Fit one decoder per feature set of ``X`` in one batched solve.
+
+        Parameters
+        ----------
+        X : torch.Tensor of shape (G, n, F)
+            Validated data on the estimator's device.
+        y : ndarray of shape (n,) or (n, n_targets)
+
+        Returns
+        -------
+        list of G fitted clones of this estimator
+        """
+        from sklearn.base import clone
+
+        y = np.asarray(y, dtype=np.float64)
+        y2 = y[:, None] if y.ndim == 1 else y
+        yt = torch.as_tensor(y2, device=X.device)
+        alphas = _alpha_matrix(self.alpha, y2.shape[1], X.device)
+        Xc, yc, x_mean, y_mean = _centre(X.to(torch.float64), yt, self.fit_intercept)
+        coef = _RidgeSolver(Xc, yc).coef(alphas)[:, 0]  # (G, F, t)
+        intercept = (y_mean - x_mean @ coef)[:, 0]  # (G, t)
+        fitted = []
+        for g in range(X.shape[0]):
+            est = clone(self)
+            est.device_ = X.device
+            est.n_features_in_ = int(X.shape[-1])
+            est.output_dim_, est.output_coords_ = "output", None
+            est._y_1d = y.ndim == 1
+            est._store(coef[g], intercept[g], X.dtype)
+            fitted.append(est)
+        return fitted
 
 
 class LinearDecoderCV(_LinearBase):
@@ -523,6 +666,13 @@ class LinearDecoderCV(_LinearBase):
         fold_scores = self._score_predictions(y[te_idx][:, None], pred, te_mask[:, None])
         self.fold_scores_ = fold_scores
         return fold_scores.mean(axis=0)
+
+
+def _chunk_size(n_items: int, per_item_elems: float, device: torch.device) -> int:
+    """How many batch items fit a memory budget (2 GB on the CPU, 40 % of free GPU memory)."""
+    budget = 0.4 * torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else 2e9
+    per_item = max(per_item_elems * 8 * 4, 1)  # float64, a few live temporaries per element
+    return int(max(1, min(n_items, budget // per_item)))
 
 
 def _is_split_iterable(cv) -> bool:

@@ -257,3 +257,85 @@ def test_iterable_of_splits_equals_splitter():
     b = LinearDecoderCV(ALPHAS, cv=list(splitter.split(X)), device="cpu").fit(X, y)
     np.testing.assert_array_equal(a.fold_scores_, b.fold_scores_)
     assert a.alpha_ == b.alpha_
+
+
+# ---------------------------------------------------------------------- batched protocol
+def _fold_masks(splits, n):
+    train = np.zeros((1, len(splits), n), bool)
+    test = np.zeros((1, len(splits), n), bool)
+    for f, (tr, te) in enumerate(splits):
+        train[0, f, tr] = True
+        test[0, f, te] = True
+    return train, test
+
+
+@pytest.mark.parametrize("G, n, F, t", [(3, 40, 6, 0), (2, 24, 30, 2)])  # primal and dual
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("per_target_set_folds", [False, True])
+def test_batched_cv_scores_equal_one_ridge_per_problem(G, n, F, t, fit_intercept,
+                                                        per_target_set_folds):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(G, n, F)) + 2.0
+    y = X[0, :, :max(t, 1)] + rng.normal(size=(n, max(t, 1)))
+    y = y[:, 0] if t == 0 else y
+    Y = np.stack([y] + [y[rng.permutation(n)] for _ in range(3)])
+    splits = list(KFold(4, shuffle=True, random_state=0).split(X[0]))
+    train, test = _fold_masks(splits, n)
+    if per_target_set_folds:
+        train = np.repeat(train, len(Y), axis=0)
+    est = LinearDecoder(2.0, fit_intercept=fit_intercept, device="cpu")
+    Xt = torch.as_tensor(X)
+    scores = est._batched_cv_scores(Xt, Y, train, test)
+    general = est._batched_cv_scores(Xt, Y, train, test, scoring="neg_mean_absolute_error",
+                                     generalize=True)
+    assert scores.shape == (4, 4, G) and general.shape == (4, 4, G, G)
+    for b in range(len(Y)):
+        for f, (tr, te) in enumerate(splits):
+            for g in range(G):
+                ref = Ridge(2.0, fit_intercept=fit_intercept).fit(X[g][tr], Y[b][tr])
+                assert scores[b, f, g] == pytest.approx(
+                    r2_score(Y[b][te], ref.predict(X[g][te])), abs=1e-10)
+                for h in range(G):
+                    assert general[b, f, g, h] == pytest.approx(
+                        -mean_absolute_error(Y[b][te], ref.predict(X[h][te])), abs=1e-10)
+    two_d = est._batched_cv_scores(Xt[0], Y, train, test)
+    np.testing.assert_allclose(two_d, scores[..., 0], rtol=1e-12)
+
+
+def test_batched_permutation_null_equals_sklearn_permutation_test_score():
+    from sklearn.model_selection import permutation_test_score
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(120, 8))
+    y = X[:, 0] + rng.normal(size=120)
+    cv = KFold(5)
+    score, null, _ = permutation_test_score(Ridge(1.0), X, y, cv=cv, n_permutations=30,
+                                            random_state=0)
+    draws = np.random.RandomState(0)  # the same draws as scikit-learn's _shuffle
+    Y = np.stack([y] + [y[draws.permutation(len(y))] for _ in range(30)])
+    train, test = _fold_masks(list(cv.split(X)), len(y))
+    ours = LinearDecoder(1.0, device="cpu")._batched_cv_scores(torch.as_tensor(X), Y, train,
+                                                                test).mean(axis=1)
+    assert ours[0] == pytest.approx(score, rel=1e-10)
+    np.testing.assert_allclose(ours[1:], null, rtol=1e-9, atol=1e-12)
+
+
+def test_batched_fit_equals_ridge_per_feature_set():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(3, 50, 5))
+    y = rng.normal(size=(50, 2))
+    fits = LinearDecoder(0.5, device="cpu")._batched_fit(torch.as_tensor(X), y)
+    assert len(fits) == 3
+    for g, est in enumerate(fits):
+        ref = Ridge(0.5).fit(X[g], y)
+        np.testing.assert_allclose(est.coef_, ref.coef_, rtol=1e-10)
+        np.testing.assert_allclose(est.predict(X[g]), ref.predict(X[g]), rtol=1e-10)
+        assert est.alpha == 0.5 and est.n_features_in_ == 5
+
+
+def test_batched_scoring_must_be_batched():
+    est = LinearDecoder(device="cpu")
+    train, test = _fold_masks(list(KFold(2).split(np.zeros((10, 1)))), 10)
+    with pytest.raises(ParameterError, match="is not batched"):
+        est._batched_cv_scores(torch.zeros(10, 2), np.zeros((1, 10)), train, test,
+                               scoring="accuracy")
