@@ -8,7 +8,7 @@ import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ..errors import ParameterError, RecordingError
 from ..io.recording import Recording
@@ -115,9 +115,12 @@ def plot_raster(spikes, *, unit=None, align_to: str | None = None,
     if n <= 25:
         ax.set_yticks(range(n), [str(u) for u in st.unit_ids])
         ax.set_ylabel("Unit")
-    else:
+    else:  # ticks at some rows, labelled with those rows' unit ids
+        ids = [str(u) for u in st.unit_ids]
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel("Unit (row)")
+        ax.yaxis.set_major_formatter(FuncFormatter(
+            lambda y, _pos: ids[int(round(y))] if 0 <= round(y) < len(ids) else ""))
+        ax.set_ylabel("Unit")
     ax.set_xlabel("Time (s)")
     ax.set_title(f"Spike raster ({n} units)")
     return ax

@@ -24,7 +24,7 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from sklearn.metrics import confusion_matrix  # noqa: E402
 
-from neuroml import PCA, ParameterError, Recording  # noqa: E402
+from neuroml import PCA, ParameterError, Recording, SpikeTrains  # noqa: E402
 from neuroml import plotting as nplt  # noqa: E402
 
 # ------------------------------------------------------------------ helpers and data
@@ -316,6 +316,14 @@ def test_plot_raster_population(rec, tmp_path):
     assert ax.get_xlabel() == "Time (s)" and ax.get_ylabel() == "Unit"
     assert ax.get_xlim() == (0.0, 10.0)
     render(ax, tmp_path, "raster_population")
+    # many units: ticks at some rows, labelled with the unit ids of those rows
+    many = SpikeTrains.from_list([np.sort(np.random.default_rng(i).uniform(0, 5, 20))
+                                  for i in range(30)], unit_ids=np.arange(1000, 1030))
+    big = nplt.plot_raster(many)
+    big.figure.canvas.draw()
+    shown = [(t.get_position()[1], t.get_text()) for t in big.get_yticklabels() if t.get_text()]
+    assert len(shown) >= 3
+    assert all(text == str(1000 + int(round(y))) for y, text in shown)
     own = own_axes()
     assert nplt.plot_raster(rec.spikes, units=[101, 103], ax=own) is own
     assert len(np.concatenate([c.get_segments() for c in own.collections])) == (
