@@ -12,4 +12,4 @@
 ``neuroml steps`` prints every step's inputs, outputs and parameters.
 """
 
-from . import pca, preprocess, psth  # noqa: F401  (importing registers the steps)
+from . import decoding, pca, preprocess, psth, representation  # noqa: F401  (registers the steps)

@@ -34,9 +34,9 @@ def pick_column(available, candidates, what: str, recording_id: str) -> str:
     for name in names:
         if name in available:
             return name
-    shown = names[0] if len(names) == 1 else f"any of {names}"
+    shown = repr(names[0]) if len(names) == 1 else f"(any of {names})"
     raise RecordingError(
-        f"Recording '{recording_id}' has no trials column {shown!r} for {what}; "
+        f"Recording '{recording_id}' has no trials column {shown} for {what}; "
         f"its columns: {sorted(map(str, available))}."
     )
 
