@@ -100,9 +100,11 @@ class ListOf:
 
     def __str__(self) -> str:
         inner = " or ".join(describe(c) for c in self.items)
-        uniq = " distinct" if self.unique else ""
-        n = f"at least {self.min_len}" if self.min_len > 1 else "one or more"
-        return f"a list of {n}{uniq} items, each {inner}"
+        uniq = ", distinct" if self.unique else ""
+        if self.min_len == 0:
+            return f"a possibly empty list (each item {inner}{uniq})"
+        n = "" if self.min_len == 1 else f" of at least {self.min_len}"
+        return f"a list{n} (each item {inner}{uniq})"
 
 
 def accepts(constraint: Any, value: Any) -> bool:
@@ -115,7 +117,9 @@ def accepts(constraint: Any, value: Any) -> bool:
 
 
 def describe(constraint: Any) -> str:
-    """How ``constraint`` reads in an error message."""
+    """How ``constraint`` reads in an error message (YAML words: ``null``, ``true``)."""
+    if constraint is None:
+        return "null"
     if isinstance(constraint, Pair | ListOf):
         return str(constraint)
     if constraint is float:
@@ -132,7 +136,11 @@ def describe(constraint: Any) -> str:
 def describe_all(constraints) -> str:
     """``"a, b or c"`` for a list of constraints."""
     descs = [describe(c) for c in constraints]
-    return descs[0] if len(descs) == 1 else ", ".join(descs[:-1]) + " or " + descs[-1]
+    if len(descs) == 1:
+        return descs[0]
+    sep = "; " if any(", " in d or " or " in d for d in descs) else ", "
+    return sep.join(descs[:-1]) + sep.rstrip() + " or " + descs[-1] if sep == "; " else \
+        ", ".join(descs[:-1]) + " or " + descs[-1]
 
 
 def _hint(value: Any) -> str:

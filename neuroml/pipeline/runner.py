@@ -226,8 +226,11 @@ def recording_ids(paths: list[Path]) -> list[str]:
     Where two files share a name (``a/s1.nwb``, ``b/s1.nwb``) their parent folders are
     prefixed (``a_s1``, ``b_s1``) until the ids differ.
     """
+    taken = {"summary.csv", "run.json", "run.log", ".neuroml.lock"}
+
     def clean(s: str) -> str:
-        return "".join(c if c.isalnum() or c in "-_." else "_" for c in s).lstrip(".") or "recording"
+        s = "".join(c if c.isalnum() or c in "-_." else "_" for c in s).lstrip(".") or "recording"
+        return f"rec_{s}" if s in taken else s
 
     ids = [clean(_stem(p)) for p in paths]
     depth = 0

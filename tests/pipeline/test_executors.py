@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,13 @@ import xarray as xr
 from neuroml.errors import NeuroMLError, ParameterError
 from neuroml.pipeline import DaskExecutor, make_executor, run_pipeline
 from neuroml.pipeline.outputs import MARKER
+
+from .conftest import BASIC
+
+#: The basic pipeline plus PCA (torch) with its figures.
+PIPELINE = BASIC + """  - step: pca
+    params: {n_components: 3, by: stimulus}
+"""
 
 
 def _outputs(out):
@@ -47,17 +55,25 @@ def assert_same_outputs(a, b):
     pd.testing.assert_frame_equal(sa, sb)
 
 
-@pytest.fixture
-def serial_out(mixed_dir, pipeline_file, tmp_path):
-    out = tmp_path / "serial"
-    report = run_pipeline(pipeline_file(), [mixed_dir], out)
+@pytest.fixture(scope="module")
+def setup(nwb_cache, tmp_path_factory):
+    """A folder with 3 good, 1 corrupt and 1 trial-less recording, the pipeline, a serial run."""
+    root = tmp_path_factory.mktemp("executors")
+    recordings = root / "recordings"
+    recordings.mkdir()
+    for name in ("dec_0", "dec_1", "dec_2", "corrupt", "no_trials"):
+        shutil.copy2(nwb_cache / f"{name}.nwb", recordings)
+    pipe = root / "pipe.yaml"
+    pipe.write_text(PIPELINE)
+    report = run_pipeline(pipe, [recordings], root / "serial")
     assert report.n_ok == 3 and report.n_failed == 2
-    return out
+    return recordings, pipe, root / "serial"
 
 
-def test_processes_match_serial(serial_out, mixed_dir, pipeline_file, tmp_path):
+def test_processes_match_serial(setup, tmp_path):
+    recordings, pipe, serial_out = setup
     out = tmp_path / "processes"
-    report = run_pipeline(pipeline_file(), [mixed_dir], out, executor="processes", workers=2)
+    report = run_pipeline(pipe, [recordings], out, executor="processes", workers=2)
     assert report.n_ok == 3 and report.n_failed == 2
     info = json.loads((out / "run.json").read_text())
     assert info["executor"] == {"kind": "processes", "workers": 2, "start_method": "spawn"}
@@ -66,11 +82,12 @@ def test_processes_match_serial(serial_out, mixed_dir, pipeline_file, tmp_path):
     assert_same_outputs(serial_out, out)
 
 
-def test_dask_local_cluster_matches_serial(serial_out, mixed_dir, pipeline_file, tmp_path):
+def test_dask_local_cluster_matches_serial(setup, tmp_path):
     pytest.importorskip("distributed")
+    recordings, pipe, serial_out = setup
     out = tmp_path / "dask"
     ex = DaskExecutor(workers=2, processes=False)
-    report = run_pipeline(pipeline_file(), [mixed_dir], out, executor=ex)
+    report = run_pipeline(pipe, [recordings], out, executor=ex)
     assert report.n_ok == 3 and report.n_failed == 2
     info = json.loads((out / "run.json").read_text())
     assert info["executor"]["kind"] == "dask"
@@ -78,13 +95,14 @@ def test_dask_local_cluster_matches_serial(serial_out, mixed_dir, pipeline_file,
     assert_same_outputs(serial_out, out)
 
 
-def test_dask_joins_a_running_scheduler(serial_out, mixed_dir, pipeline_file, tmp_path):
+def test_dask_joins_a_running_scheduler(setup, tmp_path):
     distributed = pytest.importorskip("distributed")
+    recordings, pipe, serial_out = setup
     out = tmp_path / "dask-remote"
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   protocol="tcp://", host="127.0.0.1",
                                   dashboard_address=None) as cluster:
-        report = run_pipeline(pipeline_file(), [mixed_dir], out, executor="dask",
+        report = run_pipeline(pipe, [recordings], out, executor="dask",
                               scheduler=cluster.scheduler_address)
         info = json.loads((out / "run.json").read_text())
     assert report.n_ok == 3 and report.n_failed == 2
@@ -107,7 +125,7 @@ def test_dask_unreachable_scheduler_is_a_clear_error(good_dir, pipeline_file, tm
     ex = DaskExecutor(scheduler="tcp://127.0.0.1:9")
     ex._connect_timeout = "1s"
     with pytest.raises(NeuroMLError, match="Could not connect to the Dask scheduler"):
-        run_pipeline(pipeline_file(), [good_dir], tmp_path / "out", executor=ex)
+        run_pipeline(pipeline_file(PIPELINE), [good_dir], tmp_path / "out", executor=ex)
 
 
 def test_missing_dask_says_what_to_install(monkeypatch):

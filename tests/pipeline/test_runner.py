@@ -180,6 +180,8 @@ def test_recording_ids_are_unique(tmp_path):
     paths = [tmp_path / "a" / "s1.nwb", tmp_path / "b" / "s1.nwb", tmp_path / "c.zarr.nwb",
              tmp_path / "x" / "a" / "s2.nwb", tmp_path / "y" / "a" / "s2.nwb"]
     assert recording_ids(paths) == ["a_s1", "b_s1", "c", "x_a_s2", "y_a_s2"]
+    odd = [tmp_path / "summary.csv.nwb", tmp_path / "my session (2).nwb", tmp_path / ".x.nwb"]
+    assert recording_ids(odd) == ["rec_summary.csv", "my_session__2_", "x"]
 
 
 def test_one_run_per_output_folder(good_dir, pipeline_file, tmp_path):
