@@ -95,12 +95,14 @@ class Executor:
         """How many threads a task should give torch (None: leave as it is)."""
         return None
 
-    def map_unordered(self, fn: Callable, tasks: Iterable, on_event: Callable | None = None
-                      ) -> Iterator[tuple[Any, Any]]:
+    def map_unordered(self, fn: Callable, tasks: Iterable, on_event: Callable | None = None,
+                      init: Callable | None = None) -> Iterator[tuple[Any, Any]]:
         """Run ``fn(task, events)`` for every task; yield ``(task, result)`` as each finishes.
 
         ``events`` is a callable the task may call with progress events (a tuple), or
-        None; events reach ``on_event`` when :attr:`live_events` is true.
+        None; events reach ``on_event`` when :attr:`live_events` is true. ``init``
+        (picklable, no arguments) runs once in every worker before its first task,
+        e.g. to import what the tasks need so their timings do not include it.
         """
         raise NotImplementedError
 
@@ -118,7 +120,10 @@ class SerialExecutor(Executor):
     def live_events(self) -> bool:
         return True
 
-    def map_unordered(self, fn, tasks, on_event=None):
+    def map_unordered(self, fn, tasks, on_event=None, init=None):
+        tasks = list(tasks)
+        if tasks and init is not None:
+            init()
         for task in tasks:
             yield task, fn(task, on_event)
 
@@ -145,10 +150,12 @@ def limit_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def _init_worker(events_queue, threads: int | None) -> None:
+def _init_worker(events_queue, threads: int | None, init: Callable | None) -> None:
     global _EVENTS
     _EVENTS = events_queue
     limit_threads(threads)
+    if init is not None:
+        init()
 
 
 def _emit(event) -> None:
@@ -189,7 +196,7 @@ class ProcessExecutor(Executor):
     def task_threads(self, n_tasks: int) -> int | None:
         return max(1, _cpu_count() // self._count(n_tasks))
 
-    def map_unordered(self, fn, tasks, on_event=None):
+    def map_unordered(self, fn, tasks, on_event=None, init=None):
         tasks = list(tasks)
         if not tasks:
             return
@@ -197,7 +204,7 @@ class ProcessExecutor(Executor):
         ctx = mp.get_context("spawn")
         events = ctx.Queue() if on_event is not None else None
         pool = cf.ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
-                                      initargs=(events, self.task_threads(len(tasks))))
+                                      initargs=(events, self.task_threads(len(tasks)), init))
         try:
             futures = {pool.submit(_call_in_worker, fn, task): task for task in tasks}
             pending = set(futures)
@@ -318,13 +325,15 @@ class DaskExecutor(Executor):
             self._cluster.close()
             self._cluster = None
 
-    def map_unordered(self, fn, tasks, on_event=None):
+    def map_unordered(self, fn, tasks, on_event=None, init=None):
         tasks = list(tasks)
         if not tasks:
             return
         distributed = _import_distributed()
         if self._client is None:
             self._connect(len(tasks))
+        if init is not None:
+            self._client.run(init)  # on every worker now connected
         token = uuid.uuid4().hex[:8]
         futures = {}
         for i, task in enumerate(tasks):
