@@ -4,8 +4,8 @@
 plus isotropic noise and a per-feature offset (like binned spike counts, whose mean is
 not zero). Both estimators fit the same array in one process with the
 ``covariance_eigh`` solver and ``n_components=50``; the best of a few timed fits (after
-a warm-up) is reported, and the ratio ``sklearn / neuroml`` printed (> 1 means neuroml
-is faster).
+a warm-up; the two libraries take turns, so changes in machine load hit both alike) is
+reported, and the ratio ``sklearn / neuroml`` printed (> 1 means neuroml is faster).
 
 Accuracy: both results are compared with a float64 reference computed with NumPy alone
 (two-pass: float64 mean, then the covariance of centred float64 chunks); neuroml's
@@ -72,20 +72,25 @@ def reference_spectrum(X: np.ndarray, n_components: int):
     return mean, evals[::-1][:n_components], evecs[:, ::-1][:, :n_components].T
 
 
-def best_of(fn, repeats: int, sync=None) -> tuple[float, object]:
-    """Best wall time of ``repeats`` calls after one warm-up call, and the last result."""
-    out = fn()
-    best = np.inf
+def interleaved(fns: dict, repeats: int, sync=None) -> tuple[dict, dict]:
+    """Best wall time of each function over ``repeats`` rounds, and its last result.
+
+    Each round runs every function once, in turn, after one warm-up call of each, so
+    a change in machine load during the run affects all of them alike.
+    """
+    results = {name: fn() for name, fn in fns.items()}
+    best = dict.fromkeys(fns, np.inf)
     for _ in range(repeats):
-        del out
-        if sync:
-            sync()
-        t0 = time.perf_counter()
-        out = fn()
-        if sync:
-            sync()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+        for name, fn in fns.items():
+            results[name] = None
+            if sync:
+                sync()
+            t0 = time.perf_counter()
+            results[name] = fn()
+            if sync:
+                sync()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best, results
 
 
 def main(n_samples: int = 1_000_000, n_features: int = 512, n_components: int = 50,
@@ -94,28 +99,31 @@ def main(n_samples: int = 1_000_000, n_features: int = 512, n_components: int = 
     print(f"data: {n_samples:,} x {n_features} float32 ({X.nbytes / 2**30:.2f} GiB); "
           f"n_components={n_components}; torch threads={torch.get_num_threads()}")
 
-    t_sk, sk = best_of(lambda: SkPCA(n_components, svd_solver="covariance_eigh").fit(X), repeats)
-    print(f"sklearn PCA(covariance_eigh)      : {t_sk:8.3f} s")
-
-    ours_fn = lambda: PCA(n_components, svd_solver="covariance_eigh", device=device).fit(X)  # noqa: E731
     sync = torch.cuda.synchronize if device.startswith("cuda") else None
-    t_ours, ours = best_of(ours_fn, repeats, sync)
+    fns = {
+        "sklearn": lambda: SkPCA(n_components, svd_solver="covariance_eigh").fit(X),
+        "neuroml": lambda: PCA(n_components, svd_solver="covariance_eigh", device=device).fit(X),
+    }
+    best, fitted = interleaved(fns, repeats, sync)
+    (t_sk, sk), (t_ours, ours) = ((best[k], fitted[k]) for k in ("sklearn", "neuroml"))
+    print(f"sklearn PCA(covariance_eigh)      : {t_sk:8.3f} s")
     print(f"neuroml PCA(covariance_eigh, {device}): {t_ours:8.3f} s   (from the NumPy array)")
     result = {"n_samples": n_samples, "n_features": n_features, "device": str(ours.device_),
               "sklearn_s": t_sk, "neuroml_s": t_ours, "ratio": t_sk / t_ours}
     if float64_peer:
         X64 = X.astype(np.float64)
-        t_sk64, _ = best_of(lambda: SkPCA(n_components, svd_solver="covariance_eigh").fit(X64),
-                            repeats)
+        t_sk64 = interleaved(
+            {"sk64": lambda: SkPCA(n_components, svd_solver="covariance_eigh").fit(X64)},
+            repeats)[0]["sk64"]
         del X64
         print(f"sklearn PCA(covariance_eigh), float64 copy: {t_sk64:8.3f} s "
               f"(ratio to neuroml float32: {t_sk64 / t_ours:.2f}x)")
         result["sklearn_float64_s"] = t_sk64
     if sync is not None:
         Xd = torch.from_numpy(X).to(device)
-        t_dev, _ = best_of(
-            lambda: PCA(n_components, svd_solver="covariance_eigh", device=device).fit(Xd),
-            repeats, sync)
+        t_dev = interleaved(
+            {"dev": lambda: PCA(n_components, svd_solver="covariance_eigh", device=device).fit(Xd)},
+            repeats, sync)[0]["dev"]
         print(f"neuroml PCA(covariance_eigh, {device}): {t_dev:8.3f} s   (tensor already on the GPU)")
         result["neuroml_on_device_s"] = t_dev
         result["ratio_on_device"] = t_sk / t_dev
