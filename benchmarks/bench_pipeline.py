@@ -89,7 +89,7 @@ def main(argv=None) -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
 
     from neuroml.pipeline import DaskExecutor, run_pipeline
-    from neuroml.pipeline.runner import versions
+    from neuroml.pipeline.report import versions
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_pipeline_"))
     try:

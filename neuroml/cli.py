@@ -99,7 +99,7 @@ def cmd_info(args) -> int:
 # ====================================================================== steps
 def describe_step(spec, markdown: bool = False) -> str:
     """A step's summary, inputs, outputs and parameters (with types and defaults)."""
-    from .pipeline.config import describe_all
+    from .pipeline.constraints import describe_all
     from .pipeline.registry import OUTPUT_KINDS
 
     def kind_note(o) -> str:

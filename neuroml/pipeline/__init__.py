@@ -11,7 +11,8 @@ or Dask executor, writing per-recording results, ``summary.csv`` and ``run.json`
 True
 """
 
-from .config import ListOf, Pair, PipelineConfig, StepConfig, load_pipeline, parse_pipeline
+from .config import PipelineConfig, StepConfig, load_pipeline, parse_pipeline
+from .constraints import ListOf, Pair
 from .executors import DaskExecutor, Executor, ProcessExecutor, SerialExecutor, make_executor
 from .registry import (
     Input,

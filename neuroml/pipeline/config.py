@@ -38,9 +38,10 @@ from typing import Any
 
 import yaml
 
-from .._validation import Interval, Options, _accepts, _describe
+from .._validation import Interval, Options
 from ..errors import ConfigError
-from .registry import _REGISTRY, CONTEXT_ROOT, StepSpec, get_step, suggest
+from .constraints import ListOf, Pair, accepts, describe_all, number_hint
+from .registry import _REGISTRY, CONTEXT_ROOT, StepSpec, _ensure_builtin_steps, get_step, suggest
 
 __all__ = [
     "Pair",
@@ -60,98 +61,6 @@ _STEP_KEYS = ("step", "params", "inputs", "outputs", "save")
 _FIGURE_KEYS = ("formats", "dpi")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
 _RESERVED = {CONTEXT_ROOT, "summary", "run", "run_log"}
-
-
-# ====================================================================== constraints
-@dataclass(frozen=True)
-class Pair:
-    """Two numbers ``[start, stop]`` (a YAML list), with ``start < stop`` when ``increasing``."""
-
-    increasing: bool = True
-
-    def accepts(self, value: Any) -> bool:
-        if not isinstance(value, list | tuple) or len(value) != 2:
-            return False
-        if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value):
-            return False
-        if any(v != v for v in value):  # NaN
-            return False
-        return not self.increasing or value[0] < value[1]
-
-    def __str__(self) -> str:
-        extra = " with start < stop" if self.increasing else ""
-        return f"a list of two numbers [start, stop]{extra}"
-
-
-@dataclass(frozen=True)
-class ListOf:
-    """A non-empty list whose every item satisfies one of ``items``."""
-
-    items: tuple
-    min_len: int = 1
-    unique: bool = False
-
-    def accepts(self, value: Any) -> bool:
-        if not isinstance(value, list | tuple) or len(value) < self.min_len:
-            return False
-        if self.unique and len({json.dumps(v, sort_keys=True, default=str) for v in value}) != len(value):
-            return False
-        return all(any(accepts(c, v) for c in self.items) for v in value)
-
-    def __str__(self) -> str:
-        inner = " or ".join(describe(c) for c in self.items)
-        uniq = ", distinct" if self.unique else ""
-        if self.min_len == 0:
-            return f"a possibly empty list (each item {inner}{uniq})"
-        n = "" if self.min_len == 1 else f" of at least {self.min_len}"
-        return f"a list{n} (each item {inner}{uniq})"
-
-
-def accepts(constraint: Any, value: Any) -> bool:
-    """Whether ``value`` satisfies ``constraint`` (pipeline constraints included)."""
-    if isinstance(constraint, Pair | ListOf):
-        return constraint.accepts(value)
-    if constraint is dict:
-        return isinstance(value, dict)
-    return _accepts(constraint, value)
-
-
-def describe(constraint: Any) -> str:
-    """How ``constraint`` reads in an error message (YAML words: ``null``, ``true``)."""
-    if constraint is None:
-        return "null"
-    if isinstance(constraint, Pair | ListOf):
-        return str(constraint)
-    if constraint is float:
-        return "a number"
-    if constraint is int:
-        return "an int"
-    if constraint is str:
-        return "a str"
-    if constraint == "boolean":
-        return "true or false"
-    return _describe(constraint)
-
-
-def describe_all(constraints) -> str:
-    """``"a, b or c"`` for a list of constraints."""
-    descs = [describe(c) for c in constraints]
-    if len(descs) == 1:
-        return descs[0]
-    sep = "; " if any(", " in d or " or " in d for d in descs) else ", "
-    return sep.join(descs[:-1]) + sep.rstrip() + " or " + descs[-1] if sep == "; " else \
-        ", ".join(descs[:-1]) + " or " + descs[-1]
-
-
-def _hint(value: Any) -> str:
-    if isinstance(value, str):
-        try:
-            float(value)
-        except ValueError:
-            return ""
-        return (" (that is a string: YAML reads numbers like '1e-3' as text; "
-                "write 1.0e-3 or 0.001)")
-    return ""
 
 
 # ====================================================================== the result
@@ -451,8 +360,6 @@ class _Validator:
             self.bad(f"{path}.step", "missing; name the step to run (see `neuroml steps`)")
             return None
         name = entry["step"]
-        from .registry import _ensure_builtin_steps
-
         _ensure_builtin_steps()
         if not isinstance(name, str) or name not in _REGISTRY:
             self.bad(f"{path}.step", f"unknown step {name!r}{suggest(name, _REGISTRY)}; "
@@ -485,7 +392,7 @@ class _Validator:
                 out[key] = list(value) if isinstance(value, tuple) else value
             else:
                 self.bad(f"{ppath}.{key}", f"must be {describe_all(p.constraints)}. "
-                                            f"Got {value!r} instead{_hint(value)}.")
+                                            f"Got {value!r} instead{number_hint(value)}.")
         for key, p in spec.params.items():
             if key in out or key in given:
                 continue

@@ -16,7 +16,8 @@ import xarray as xr
 from neuroml.errors import NeuroMLError, RecordingError
 from neuroml.pipeline import load_pipeline, run_pipeline
 from neuroml.pipeline.outputs import MARKER
-from neuroml.pipeline.runner import _RunLock, recording_ids
+from neuroml.pipeline.report import RunLock
+from neuroml.pipeline.runner import recording_ids
 
 from .conftest import BASIC
 
@@ -187,7 +188,7 @@ def test_recording_ids_are_unique(tmp_path):
 def test_one_run_per_output_folder(good_dir, pipeline_file, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    with _RunLock(out), pytest.raises(NeuroMLError, match="Another neuroml run"):
+    with RunLock(out), pytest.raises(NeuroMLError, match="Another neuroml run"):
         run_pipeline(pipeline_file(), [good_dir], out)
 
 

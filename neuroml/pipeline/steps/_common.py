@@ -9,7 +9,7 @@ import xarray as xr
 
 from ..._validation import Interval, Options
 from ...errors import RecordingError
-from ..config import ListOf
+from ..constraints import ListOf
 
 __all__ = ["COLUMN", "POSITIVE", "SCALE", "pick_column", "scale_counts", "rate_unit",
            "trial_labels"]

@@ -9,7 +9,7 @@ import xarray as xr
 
 from ..._validation import Interval, Options
 from ...errors import RecordingError
-from ..config import ListOf, Pair
+from ..constraints import ListOf, Pair
 from ..registry import Input, Output, Param, register_step
 from ._common import COLUMN, trial_labels
 

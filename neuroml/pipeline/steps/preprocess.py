@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..._validation import Interval
 from ...errors import RecordingError
-from ..config import Pair
+from ..constraints import Pair
 from ..registry import Input, Output, Param, register_step
 from ._common import COLUMN, POSITIVE, SCALE, pick_column, scale_counts
 

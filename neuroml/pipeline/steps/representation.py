@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 
 from ..._validation import Interval, Options
-from ..config import ListOf
+from ..constraints import ListOf
 from ..registry import Input, Output, Param, register_step
 from ._common import COLUMN
 
