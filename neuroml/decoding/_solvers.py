@@ -56,7 +56,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["LogisticSolution", "solve_logistic", "prepare_data", "one_hot"]
+__all__ = ["LogisticSolution", "solve_logistic", "prepare_data", "one_hot", "threads_for"]
 
 
 @dataclass
@@ -291,12 +291,13 @@ def _expand(gm: torch.Tensor) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def _threads_for(work: float, device: torch.device):
+def threads_for(work: float, device: torch.device):
     """Run small CPU solves single-threaded.
 
     Below about a million multiply-adds per matrix product, splitting the work over
-    threads costs more than it saves, and on a busy machine spinning threads can slow
-    a small solve down by orders of magnitude.
+    threads costs more than it saves, and on a busy machine waking threads can slow a
+    small operation down by orders of magnitude (measured: 20 ms instead of 10 us for a
+    log of 3,000 numbers on a loaded 2-core machine).
     """
     if device.type != "cpu" or work >= 1e6 or torch.get_num_threads() == 1:
         yield
@@ -364,7 +365,7 @@ def solve_logistic(X, Y, weights, C, *, penalty: str | None = "l2", fit_intercep
         if fit_intercept:
             theta[:, F] = torch.broadcast_to(b0.to(dtype=dtype, device=device),
                                              (G, M, Kp)).permute(0, 2, 1)
-    with _threads_for(prob.n * F * Kp * M, device), torch.no_grad():
+    with threads_for(prob.n * F * Kp * M, device), torch.no_grad():
         if penalty == "l1":
             theta, n_iter, converged = _fista(prob, theta, max_iter, tol)
         else:

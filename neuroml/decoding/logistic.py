@@ -171,6 +171,9 @@ class _LogisticBase(ClassifierMixin, NeuroMLEstimator):
         self._check_fitted()
         return self._validate_X(X, reset=False)
 
+    def _threads(self, Xt: torch.Tensor):
+        return _solvers.threads_for(Xt.shape[0] * Xt.shape[1] * self.coef_.shape[0], Xt.device)
+
     def decision_function(self, X):
         """Logits: ``X @ coef_.T + intercept_``.
 
@@ -184,7 +187,8 @@ class _LogisticBase(ClassifierMixin, NeuroMLEstimator):
             else (n_samples, n_classes) with a ``"class"`` dimension for DataArrays
         """
         Xt, _, info = self._input(X)
-        Z = self._decision(Xt)
+        with self._threads(Xt):
+            Z = self._decision(Xt)
         if Z.shape[1] == 1:
             return self._wrap(info, Z[:, 0], None, device=self.device_)
         return self._wrap(info, Z, "class", self.classes_, device=self.device_)
@@ -203,8 +207,9 @@ class _LogisticBase(ClassifierMixin, NeuroMLEstimator):
             coordinates are the class labels.
         """
         Xt, _, info = self._input(X)
-        return self._wrap(info, self._proba(self._decision(Xt)), "class", self.classes_,
-                          device=self.device_)
+        with self._threads(Xt):
+            P = self._proba(self._decision(Xt))
+        return self._wrap(info, P, "class", self.classes_, device=self.device_)
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba` (computed stably).
@@ -218,12 +223,14 @@ class _LogisticBase(ClassifierMixin, NeuroMLEstimator):
         log_proba : shape (n_samples, n_classes)
         """
         Xt, _, info = self._input(X)
-        Z = self._decision(Xt)
-        if Z.shape[1] == 1:
-            z = Z[:, 0]
-            L = torch.stack([torch.nn.functional.logsigmoid(-z), torch.nn.functional.logsigmoid(z)], 1)
-        else:
-            L = torch.log_softmax(Z, dim=1)
+        with self._threads(Xt):
+            Z = self._decision(Xt)
+            if Z.shape[1] == 1:
+                z = Z[:, 0]
+                L = torch.stack([torch.nn.functional.logsigmoid(-z),
+                                 torch.nn.functional.logsigmoid(z)], 1)
+            else:
+                L = torch.log_softmax(Z, dim=1)
         return self._wrap(info, L, "class", self.classes_, device=self.device_)
 
     def predict(self, X):
@@ -240,8 +247,9 @@ class _LogisticBase(ClassifierMixin, NeuroMLEstimator):
             numeric, a NumPy array otherwise.
         """
         Xt, _, info = self._input(X)
-        Z = self._decision(Xt)
-        codes = (Z[:, 0] > 0).long() if Z.shape[1] == 1 else Z.argmax(dim=1)
+        with self._threads(Xt):
+            Z = self._decision(Xt)
+            codes = (Z[:, 0] > 0).long() if Z.shape[1] == 1 else Z.argmax(dim=1)
         labels = self.classes_[to_numpy(codes)]
         if info.kind == "torch" and labels.dtype.kind not in "biuf":
             return labels
@@ -392,8 +400,9 @@ class LogisticDecoder(_LogisticBase):
         classes, codes = _encode(y)
         sw = _sample_weights(self.class_weight, classes, y, codes)
         dt, dev = Xt.dtype, Xt.device
-        Y = _solvers.one_hot(torch.as_tensor(codes, device=dev), classes.size, dt)
-        sol = self._solve(Xt, Y, torch.as_tensor(sw, dtype=dt, device=dev))
+        with _solvers.threads_for(Xt.numel() * classes.size, dev):
+            Y = _solvers.one_hot(torch.as_tensor(codes, device=dev), classes.size, dt)
+            sol = self._solve(Xt, Y, torch.as_tensor(sw, dtype=dt, device=dev))
         if not bool(sol.converged.all()) and self.max_iter > 0:
             warnings.warn(
                 f"{type(self).__name__} did not converge in max_iter={self.max_iter} "
@@ -433,6 +442,11 @@ class LogisticDecoder(_LogisticBase):
         scoring = "accuracy" if scoring is None else scoring
         if scoring not in SCORINGS:
             raise ParameterError(f"scoring={scoring!r} is not batched; allowed: {SCORINGS}.")
+        n_sets = np.shape(Y)[0] * np.shape(train)[1]
+        with _solvers.threads_for(X.numel() * n_sets * len(np.unique(Y)), X.device):
+            return self._batched_cv_scores_impl(X, Y, train, test, scoring, generalize)
+
+    def _batched_cv_scores_impl(self, X, Y, train, test, scoring, generalize):
         grouped = X.ndim == 3
         Xg = X if grouped else X.unsqueeze(0)
         G, n, F = Xg.shape
@@ -503,8 +517,9 @@ class LogisticDecoder(_LogisticBase):
         classes, codes = _encode(y)
         sw = _sample_weights(self.class_weight, classes, y, codes)
         dt, dev = X.dtype, X.device
-        Y = _solvers.one_hot(torch.as_tensor(codes, device=dev), classes.size, dt)
-        sol = self._solve(X, Y, torch.as_tensor(sw, dtype=dt, device=dev))
+        with _solvers.threads_for(X.numel() * classes.size, dev):
+            Y = _solvers.one_hot(torch.as_tensor(codes, device=dev), classes.size, dt)
+            sol = self._solve(X, Y, torch.as_tensor(sw, dtype=dt, device=dev))
         fitted = []
         for g in range(X.shape[0]):
             est = clone(self)
@@ -645,23 +660,24 @@ class LogisticDecoderCV(_LogisticBase):
         solver = LogisticDecoder(penalty=self.penalty, class_weight=None,
                                  fit_intercept=self.fit_intercept, max_iter=self.max_iter,
                                  tol=self.tol)
-        data = _solvers.prepare_data(Xt, self.fit_intercept)
-        codes_t = torch.as_tensor(codes, device=dev)[:, None]
-        te = torch.as_tensor(test, dtype=dt, device=dev).t()  # (n, folds)
-        scores = np.empty((n_folds, n_C))
-        n_iter = np.empty((n_folds, n_C), dtype=np.int32)
-        coef_path, icpt_path = [], []
-        init = None
-        # The C values are walked in the given order, each solve warm-started from the
-        # previous one (scikit-learn's path); every step is one batched solve of all folds.
-        for j, C in enumerate(Cs):
-            sol = solver._solve(None, Y, w_fold, C=float(C), init=init, data=data)
-            init = (sol.coef, sol.intercept)
-            Z = _logits(data.X, sol.coef, sol.intercept)  # (1, n, Kp, folds)
-            scores[:, j] = to_numpy(_scores_from_logits(Z, codes_t, te, self.scoring, K)[0])
-            n_iter[:, j] = to_numpy(sol.n_iter[0])
-            coef_path.append(sol.coef[0])
-            icpt_path.append(sol.intercept[0])
+        with _solvers.threads_for(Xt.numel() * K * n_folds, dev):
+            data = _solvers.prepare_data(Xt, self.fit_intercept)
+            codes_t = torch.as_tensor(codes, device=dev)[:, None]
+            te = torch.as_tensor(test, dtype=dt, device=dev).t()  # (n, folds)
+            scores = np.empty((n_folds, n_C))
+            n_iter = np.empty((n_folds, n_C), dtype=np.int32)
+            coef_path, icpt_path = [], []
+            init = None
+            # The C values are walked in the given order, each solve warm-started from the
+            # previous one (scikit-learn's path); every step is one batched solve of all folds.
+            for j, C in enumerate(Cs):
+                sol = solver._solve(None, Y, w_fold, C=float(C), init=init, data=data)
+                init = (sol.coef, sol.intercept)
+                Z = _logits(data.X, sol.coef, sol.intercept)  # (1, n, Kp, folds)
+                scores[:, j] = to_numpy(_scores_from_logits(Z, codes_t, te, self.scoring, K)[0])
+                n_iter[:, j] = to_numpy(sol.n_iter[0])
+                coef_path.append(sol.coef[0])
+                icpt_path.append(sol.intercept[0])
         self.scores_ = scores
         self.Cs_ = Cs
         self.n_iter_ = n_iter
@@ -672,7 +688,8 @@ class LogisticDecoderCV(_LogisticBase):
             self.C_ = float(Cs[best])
             init = (coefs[:, best].mean(0)[None, None], icpts[:, best].mean(0)[None, None])
             w_all = torch.as_tensor(sw, dtype=dt, device=dev)
-            final = solver._solve(None, Y, w_all, C=self.C_, init=init, data=data)
+            with _solvers.threads_for(Xt.numel() * K, dev):
+                final = solver._solve(None, Y, w_all, C=self.C_, init=init, data=data)
             coef, icpt = final.coef[0, 0], final.intercept[0, 0]
             self.n_iter_refit_ = int(final.n_iter[0, 0])
             if not bool(final.converged.all()) and self.max_iter > 0:

@@ -16,6 +16,7 @@ from .._validation import Interval
 from ..base import NeuroMLEstimator
 from ..device import to_numpy
 from ..errors import ParameterError
+from ._solvers import threads_for
 from .cv import check_cv_param, resolve_splits, split_masks
 from .logistic import LogisticDecoder, _LogisticBase
 from .permutation import _coordinate
@@ -300,16 +301,9 @@ class TimeResolvedDecoder(NeuroMLEstimator):
                 f"{len(self.estimators_)}.")
         test_bins = range(T) if self.generalize else None
         if all(isinstance(e, _LogisticBase) for e in self.estimators_):
-            W = torch.as_tensor(np.stack([e.coef_ for e in self.estimators_]), dtype=Xt.dtype,
-                                device=Xt.device)  # (T, Kp, F)
-            b = torch.as_tensor(np.stack([e.intercept_ for e in self.estimators_]),
-                                dtype=Xt.dtype, device=Xt.device)  # (T, Kp)
-            if self.generalize:
-                Z = torch.einsum("nuf,tkf->ntuk", Xt, W) + b[None, :, None]
-            else:
-                Z = torch.einsum("ntf,tkf->ntk", Xt, W) + b[None]
-            codes = (Z[..., 0] > 0).long() if Z.shape[-1] == 1 else Z.argmax(-1)
-            pred = self.classes_[to_numpy(codes)]
+            work = Xt.numel() * self.estimators_[0].coef_.shape[0] * (T if self.generalize else 1)
+            with threads_for(work, Xt.device):
+                pred = self._linear_predict(Xt)
         else:
             Xn = to_numpy(Xt)
             if test_bins is None:
@@ -328,6 +322,18 @@ class TimeResolvedDecoder(NeuroMLEstimator):
         for d in dims[1:]:
             coords[d] = self.times_
         return xr.DataArray(pred, dims=dims, coords=coords, name="prediction")
+
+    def _linear_predict(self, Xt: torch.Tensor) -> np.ndarray:
+        W = torch.as_tensor(np.stack([e.coef_ for e in self.estimators_]), dtype=Xt.dtype,
+                            device=Xt.device)  # (T, Kp, F)
+        b = torch.as_tensor(np.stack([e.intercept_ for e in self.estimators_]),
+                            dtype=Xt.dtype, device=Xt.device)  # (T, Kp)
+        if self.generalize:
+            Z = torch.einsum("nuf,tkf->ntuk", Xt, W) + b[None, :, None]
+        else:
+            Z = torch.einsum("ntf,tkf->ntk", Xt, W) + b[None]
+        codes = (Z[..., 0] > 0).long() if Z.shape[-1] == 1 else Z.argmax(-1)
+        return self.classes_[to_numpy(codes)]
 
     def score(self, X, y):
         """Score of every time bin's decoder on ``(X, y)``.
