@@ -472,8 +472,8 @@ class LogisticDecoder(_LogisticBase):
             sl = slice(start, min(n_batch, start + chunk))
             b = sl.stop - sl.start
             codes = torch.as_tensor(codes_all[sl], device=dev)
-            tr = torch.as_tensor(np.ascontiguousarray(train[sl]), device=dev).to(dt)
-            te = torch.as_tensor(np.ascontiguousarray(test[sl]), device=dev).to(dt)
+            tr = torch.as_tensor(np.array(train[sl]), device=dev).to(dt)
+            te = torch.as_tensor(np.array(test[sl]), device=dev).to(dt)
             if self.class_weight == "balanced":
                 w = _balanced_fold_weights(codes, tr, K)
             elif self.class_weight is not None:
