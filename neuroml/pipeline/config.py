@@ -276,6 +276,13 @@ def parse_pipeline(data: Any, *, source: str | None = None, text: str | None = N
     return PipelineConfig(source=source, text=text, **config)
 
 
+def _key_hint(key: Any) -> str:
+    if isinstance(key, str):
+        return ""
+    return (f" (YAML read this key as {key!r}, not text: null, true, false, yes, no, on "
+            "and off are keywords; quote the key)")
+
+
 class _Validator:
     def __init__(self):
         self.problems: list[tuple[str, str]] = []
@@ -287,8 +294,8 @@ class _Validator:
         for key in mapping:
             if key not in allowed:
                 p = f"{path}.{key}" if path else str(key)
-                self.bad(p, f"unknown key{suggest(key, allowed)}; {what} allows: "
-                            f"{', '.join(allowed) if allowed else '(nothing)'}")
+                self.bad(p, f"unknown key{suggest(key, allowed)}{_key_hint(key)}; {what} "
+                            f"allows: {', '.join(allowed) if allowed else '(nothing)'}")
 
     # ------------------------------------------------------------------ top level
     def pipeline(self, data: Any, default_name: str) -> dict:
@@ -385,7 +392,8 @@ class _Validator:
             if key not in spec.params:
                 allowed = ", ".join(spec.params) if spec.params else "(none)"
                 self.bad(f"{ppath}.{key}", f"unknown parameter of step '{spec.name}'"
-                                            f"{suggest(key, spec.params)}; allowed: {allowed}")
+                                            f"{suggest(key, spec.params)}{_key_hint(key)}; "
+                                            f"allowed: {allowed}")
                 continue
             p = spec.params[key]
             if any(accepts(c, value) for c in p.constraints):

@@ -11,7 +11,8 @@ A step is a plain function registered with :func:`register_step`. It declares
 - its **parameters**: constraints (see :mod:`neuroml._validation`) and defaults.
 
 The function is called as ``func(ctx, **inputs, **params)`` and returns a dict with one
-entry per declared output. ``ctx`` is a :class:`StepContext` (device, recording id,
+entry per declared output (``None`` for an output its parameters turn off, e.g. no
+permutation null: nothing is written for it). ``ctx`` is a :class:`StepContext` (device, recording id,
 random seed ...). An analysis step is thin: it builds the estimator from its
 parameters, calls it, and hands back the results; the runner saves them.
 """

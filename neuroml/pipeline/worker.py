@@ -215,6 +215,9 @@ def process_recording(task: RecordingTask, events: Callable | None = None) -> Re
             for o, value in values.items():
                 kind = spec.outputs[o].kind
                 name = sc.outputs[o]
+                if value is None:  # an output this configuration does not produce
+                    context[name] = None
+                    continue
                 _check_value(sc.step, o, kind, value)
                 if kind == "figure":
                     try:

@@ -69,6 +69,8 @@ ERRORS = [
     pytest.param("steps:\n  - params: {}\n", "steps[0].step", "missing", id="entry-without-step"),
     pytest.param("steps:\n  - step: epochs\n    params: [1]\n", "steps[0].params",
                  "must be a mapping", id="params-not-mapping"),
+    pytest.param("steps:\n  - step: epochs\n    params: {null: 1}\n", "steps[0].params.None",
+                 "YAML read this key as None", id="yaml-keyword-key"),
     pytest.param("", "(file)", "the file is empty", id="empty-file"),
     pytest.param("- a\n- b\n", "(file)", "must hold a mapping", id="not-a-mapping"),
 ]

@@ -16,9 +16,11 @@ from neuroml.pipeline.outputs import MARKER
 
 from .conftest import BASIC
 
-#: The basic pipeline plus PCA (torch) with its figures.
+#: The basic pipeline plus PCA and the trial decoder (torch) with their figures.
 PIPELINE = BASIC + """  - step: pca
     params: {n_components: 3, by: stimulus}
+  - step: decode_condition
+    params: {label: stimulus, Cs: 3, cv: 3, inner_cv: 2}
 """
 
 

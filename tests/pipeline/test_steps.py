@@ -159,3 +159,117 @@ def test_representation_is_reproducible(decision, model):
     assert a["representation"]["model"] == model
     assert a["representation"]["epochs_trained"] == len(a["training_history"]) <= 2
     assert {"epoch", "train_loss", "val_loss"} <= set(a["training_history"].columns)
+
+
+# ---------------------------------------------------------------------- decoding
+def _sklearn_nested_accuracy(X, y, Cs, inner, outer):
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(),
+                          LogisticRegressionCV(Cs=Cs, cv=StratifiedKFold(inner), max_iter=1000))
+    pred = cross_val_predict(model, X, y, cv=StratifiedKFold(outer, shuffle=True,
+                                                             random_state=0))
+    return pred
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """Stimulus coded from 0.3 s after stimulus onset with d' = 4; no choice code."""
+    return make_decision(n_units=16, n_trials=100, snr=4.0, choice_snr=0.0, random_state=7)
+
+
+def test_decode_condition_matches_scikit_learn_and_the_planted_code(planted):
+    epochs = planted.epochs("stim_on", (-0.3, 1.0), 0.1)
+    out = run_step("decode_condition", epochs=epochs,
+                   params={"label": ["condition", "stimulus"], "time_window": [0.3, 1.0],
+                           "Cs": 4, "cv": 4, "inner_cv": 3})
+    m = out["decoding"]
+    assert m["label"] == "stimulus" and m["n_classes"] == 2 and m["n_trials"] == 100
+    assert m["chance"] == pytest.approx(0.5)
+    # against scikit-learn's LogisticRegressionCV on the same features and folds
+    X = epochs.sel(time=slice(0.3, 1.0)).mean("time").values
+    y = epochs["stimulus"].values
+    ref = _sklearn_nested_accuracy(X, y, 4, 3, 4)
+    pred = out["predictions"].values
+    assert np.mean(pred == ref) >= 0.95
+    assert m["accuracy"] == pytest.approx(np.mean(pred == y))
+    assert abs(m["accuracy"] - np.mean(ref == y)) <= 0.05
+    assert m["accuracy"] > 0.85  # ideal observer: Phi(4/2) = 0.98
+    cm = out["confusion"]
+    assert cm.dims == ("true", "predicted")
+    np.testing.assert_array_equal(cm.sum("predicted").values, np.bincount(y))
+    assert int(np.trace(cm.values)) == int(np.sum(pred == y))
+
+
+def test_decode_condition_errors(decision):
+    epochs = decision.epochs("stim_on", (0.0, 0.5), 0.1)
+    with pytest.raises(RecordingError, match="no time bin centre lies in time_window"):
+        run_step("decode_condition", epochs=epochs,
+                 params={"label": "stimulus", "time_window": [2.0, 3.0]})
+    lonely = epochs.assign_coords(odd=("trial", [0] * 39 + [1]))
+    with pytest.raises(RecordingError, match="a single trial"):
+        run_step("decode_condition", epochs=lonely, params={"label": "odd"})
+    same = epochs.assign_coords(odd=("trial", [0] * 40))
+    with pytest.raises(RecordingError, match="at least two classes"):
+        run_step("decode_condition", epochs=same, params={"label": "odd"})
+
+
+def test_max_statistic_pvalues_against_brute_force():
+    from neuroml.pipeline.steps.decoding import max_statistic_pvalues
+
+    rng = np.random.default_rng(0)
+    null = rng.uniform(0.3, 0.7, size=(49, 6))
+    score = np.array([0.5, 0.65, 0.71, 0.2, 0.69, 0.6])
+    expected = [(1 + sum(max(row) >= s for row in null)) / 50 for s in score]
+    np.testing.assert_allclose(max_statistic_pvalues(score, null), expected)
+    assert max_statistic_pvalues([1.0], np.zeros((9, 1)))[0] == pytest.approx(0.1)
+
+
+def test_decode_over_time_finds_the_planted_onset(planted):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    from neuroml.pipeline.steps.decoding import max_statistic_pvalues
+
+    epochs = planted.epochs("stim_on", (-0.2, 1.0), 0.2)  # code from 0.3 s to 1.0 s
+    params = {"label": "stimulus", "n_permutations": 19, "C": 0.1, "cv": 4}
+    out = run_step("decode_over_time", epochs=epochs, params=params)
+    scores, pvalues, null = out["decoding_scores"], out["decoding_pvalues"], out["decoding_null"]
+    assert scores.dims == ("fold", "time") and scores.sizes["fold"] == 4
+    assert null.dims == ("permutation", "time") and null.sizes["permutation"] == 19
+    np.testing.assert_allclose(pvalues.values,
+                               max_statistic_pvalues(scores.values.mean(0), null.values))
+    # per-bin accuracy against scikit-learn's LogisticRegression with the same folds
+    y = epochs["stimulus"].values
+    folds = StratifiedKFold(4, shuffle=True, random_state=0)
+    ref = [cross_val_score(LogisticRegression(C=0.1, max_iter=1000),
+                           epochs.isel(time=t).values, y, cv=folds).mean()
+           for t in range(epochs.sizes["time"])]
+    np.testing.assert_allclose(scores.values.mean(0), ref, atol=0.05)
+    t = epochs["time"].values
+    late = t > 0.4
+    assert (scores.values.mean(0)[late] > 0.7).all()  # ideal observer per bin: 0.86
+    assert (pvalues.values[late] <= 0.05).all()  # the smallest possible p is 1/20
+    assert (pvalues.values[t < 0] > 0.05).all()  # no code before stimulus onset
+    m = out["decoding_over_time"]
+    assert m["n_significant_bins"] == int((pvalues.values <= 0.05).sum()) >= 3
+    assert m["first_significant_time"] >= 0.0
+    gen = out["temporal_generalization"]
+    assert gen.dims == ("fold", "train_time", "test_time")
+    diag = np.diagonal(gen.values.mean(0))
+    np.testing.assert_allclose(diag, scores.values.mean(0), atol=1e-9)
+
+
+def test_decode_over_time_without_permutations_or_generalisation(planted):
+    epochs = planted.epochs("stim_on", (0.0, 1.0), 0.25)
+    spec = get_step("decode_over_time")
+    params = {**spec.defaults(), "label": "stimulus", "n_permutations": 0, "generalize": False}
+    out = spec.func(CTX, epochs=epochs, **params)
+    assert out["decoding_pvalues"] is None and out["decoding_null"] is None
+    assert out["temporal_generalization"] is None
+    assert out["temporal_generalization_figure"] is None
+    assert out["decoding_over_time"]["n_significant_bins"] == 0
+    assert isinstance(out["decoding_over_time_figure"], Figure)

@@ -13,7 +13,7 @@ from ..constraints import ListOf, Pair
 from ..registry import Input, Output, Param, register_step
 from ._common import COLUMN, trial_labels
 
-__all__ = ["decode_condition"]
+__all__ = ["decode_condition", "decode_over_time", "max_statistic_pvalues"]
 
 _CS = [Interval(numbers.Integral, 1, None), ListOf((Interval(numbers.Real, 0, None, "neither"),))]
 
@@ -139,3 +139,163 @@ def decode_condition(ctx, *, epochs, label, features, time_window, cv, inner_cv,
     ax.set_title(f"{name}: accuracy {metrics['accuracy']:.2f} (chance {metrics['chance']:.2f})")
     return {"decoding": metrics, "confusion": confusion, "predictions": predictions,
             "confusion_matrix": ax.figure}
+
+
+def max_statistic_pvalues(score: np.ndarray, null: np.ndarray) -> np.ndarray:
+    """Family-wise corrected p-value per time bin from a max-statistic permutation null.
+
+    ``p[t] = (1 + #{k : max_t' null[k, t'] >= score[t]}) / (1 + n_permutations)``: each
+    bin's score is compared with the distribution of the *largest* score over all bins
+    of each permutation, so the chance that any bin of a null effect reaches
+    ``p <= alpha`` is at most ``alpha`` (Nichols & Holmes 2002).
+
+    Parameters
+    ----------
+    score : ndarray of shape (n_times,)
+        Score on the true labels.
+    null : ndarray of shape (n_permutations, n_times)
+        Scores on permuted labels.
+
+    Returns
+    -------
+    pvalues : ndarray of shape (n_times,)
+    """
+    score = np.asarray(score, dtype=np.float64)
+    peak = np.asarray(null, dtype=np.float64).max(axis=1)
+    exceed = (peak[:, None] >= score[None, :]).sum(axis=0)
+    return (1.0 + exceed) / (1.0 + peak.size)
+
+
+@register_step(
+    "decode_over_time",
+    inputs={"epochs": Input("epochs", "(trial, time, unit) epochs with the label as a trial "
+                                      "coordinate")},
+    outputs={
+        "decoding_scores": Output("array", "(fold, time) held-out score of the decoder "
+                                           "trained and tested at each time bin"),
+        "decoding_pvalues": Output("array", "(time,) permutation p-value of each bin "
+                                            "(family-wise corrected with null: max)"),
+        "decoding_null": Output("array", "(permutation, time) scores with shuffled labels",
+                                save=False),
+        "decoding_over_time": Output("metrics", "peak score and time, chance, bins with "
+                                                "p <= alpha, first such time"),
+        "temporal_generalization": Output("array", "(fold, train_time, test_time) scores of "
+                                                   "each bin's decoder at every bin"),
+        "decoding_over_time_figure": Output("figure", "score over time +- s.e.m. across "
+                                                      "folds, chance, significant bins"),
+        "temporal_generalization_figure": Output("figure", "train time x test time score "
+                                                           "matrix"),
+    },
+    params={
+        "label": Param(COLUMN, "condition",
+                       "trial column to decode (a list: the first present)"),
+        "C": Param([Interval(numbers.Real, 0, None, "neither")], 0.1,
+                   "inverse L2 penalty of the per-bin LogisticDecoder"),
+        "cv": Param([Interval(numbers.Integral, 2, None)], 5,
+                    "stratified folds over trials (shuffled with random_state; at most the "
+                    "smallest class size)"),
+        "scoring": Param([Options(("accuracy", "balanced_accuracy"))], "accuracy",
+                         "score per bin"),
+        "n_permutations": Param([Interval(numbers.Integral, 0, None)], 100,
+                                "label permutations for the null (0: no p-values); the "
+                                "smallest p-value is 1 / (n_permutations + 1)"),
+        "correction": Param([Options(("max", "none"))], "max",
+                            "max: each bin against the null of the best bin of each "
+                            "permutation (family-wise corrected over bins); none: each bin "
+                            "against its own null (uncorrected)"),
+        "alpha": Param([Interval(numbers.Real, 0, 1, "neither")], 0.05,
+                       "significance level for the metrics and the figure"),
+        "generalize": Param(["boolean"], True, "also compute the temporal-generalisation "
+                                               "matrix"),
+        "random_state": Param([Interval(numbers.Integral, 0, None)], 0,
+                              "seed of the fold shuffle and the permutations"),
+    },
+)
+def decode_over_time(ctx, *, epochs, label, C, cv, scoring, n_permutations, correction, alpha,
+                     generalize, random_state):
+    """Decode a trial label at every time bin (TimeResolvedDecoder) with a permutation null.
+
+    A ``LogisticDecoder`` is trained and tested (stratified k-fold over trials) at
+    each time bin; the labels are permuted ``n_permutations`` times and the whole
+    time course recomputed for each (one batched solve), giving a p-value per bin —
+    family-wise corrected over bins with the max statistic (``correction: max``) or
+    not (``none``). The temporal-generalisation matrix tests each bin's decoder at every
+    other bin.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    from ...decoding import LogisticDecoder, TimeResolvedDecoder, permutation_test
+    from ...plotting import plot_decoding_over_time, plot_temporal_generalization
+
+    name, y = trial_labels(epochs, label, ctx.recording_id)
+    data = epochs.astype(np.float64)
+    folds = StratifiedKFold(_folds(y, cv, ctx.recording_id, name), shuffle=True,
+                            random_state=random_state)
+
+    def decoder(generalize_: bool = False):
+        return TimeResolvedDecoder(LogisticDecoder(C=C, device=ctx.device), cv=folds,
+                                   scoring=scoring, generalize=generalize_, device=ctx.device)
+
+    classes, counts = np.unique(y, return_counts=True)
+    chance = float(counts.max() / counts.sum()) if scoring == "accuracy" else 1.0 / classes.size
+    times = data["time"].values
+    attrs = {"label": name, "scoring": scoring, "chance": chance,
+             "align_to": epochs.attrs.get("align_to", "")}
+    if n_permutations:
+        res = permutation_test(decoder(), data, y, n_permutations=n_permutations, cv=folds,
+                               scoring=scoring, random_state=random_state)
+        fold_scores = xr.DataArray(np.asarray(res.fold_scores), dims=("fold", "time"),
+                                   coords={"time": times})
+        null_scores = xr.DataArray(np.asarray(res.null), dims=("permutation", "time"),
+                                   coords={"time": times}, name="decoding_null", attrs=attrs)
+        score = np.asarray(res.score, dtype=np.float64)
+        pv = (max_statistic_pvalues(score, null_scores.values) if correction == "max"
+              else np.asarray(res.pvalue, dtype=np.float64))
+        pvalues = xr.DataArray(pv, dims="time", coords={"time": times}, name="decoding_pvalues",
+                               attrs={**attrs, "correction": correction,
+                                      "n_permutations": n_permutations})
+    else:
+        fitted = decoder().fit(data, y)
+        fold_scores = xr.DataArray(np.asarray(fitted.scores_), dims=("fold", "time"),
+                                   coords={"time": times})
+        score = fold_scores.values.mean(0)
+        null_scores = pvalues = None
+    fold_scores = fold_scores.assign_attrs(attrs).rename("decoding_scores")
+
+    peak = int(np.argmax(score))
+    # p <= alpha: the permutation test is exact at level alpha then (p takes the values
+    # k / (n_permutations + 1), so '<' would make alpha = 1/(n+1) unreachable)
+    significant = (pvalues.values <= alpha) if pvalues is not None else np.zeros(score.size, bool)
+    metrics = {
+        "label": name,
+        "scoring": scoring,
+        "chance": chance,
+        "peak_score": float(score[peak]),
+        "peak_time": float(times[peak]),
+        "mean_score": float(score.mean()),
+        "n_significant_bins": int(significant.sum()),
+        "first_significant_time": float(times[significant][0]) if significant.any() else None,
+        "min_pvalue": float(pvalues.values.min()) if pvalues is not None else None,
+        "correction": correction if n_permutations else "no permutations",
+        "n_permutations": int(n_permutations),
+        "alpha": float(alpha),
+        "n_trials": int(y.size),
+        "n_folds": int(folds.n_splits),
+    }
+    ax = plot_decoding_over_time(fold_scores, chance=chance,
+                                 pvalues=None if pvalues is None else pvalues.values,
+                                 alpha=float(np.nextafter(alpha, 1.0)), label=name)  # p <= alpha
+    what = "max-statistic" if correction == "max" else "per-bin"
+    ax.set_title(f"{name}: {what} permutation null, bins with p \u2264 {alpha:g} marked"
+                 if n_permutations else name)
+    gen = gen_fig = None
+    if generalize:
+        fitted = decoder(True).fit(data, y)
+        gen = xr.DataArray(np.asarray(fitted.scores_), dims=("fold", "train_time", "test_time"),
+                           coords={"train_time": times, "test_time": times},
+                           name="temporal_generalization", attrs=attrs)
+        gen_fig = plot_temporal_generalization(gen, chance=chance).figure
+    return {"decoding_scores": fold_scores, "decoding_pvalues": pvalues,
+            "decoding_null": null_scores, "decoding_over_time": metrics,
+            "temporal_generalization": gen, "decoding_over_time_figure": ax.figure,
+            "temporal_generalization_figure": gen_fig}
