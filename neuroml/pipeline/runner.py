@@ -299,6 +299,7 @@ def run_pipeline(pipeline, recordings, out, *, executor: str | Executor = "seria
                         prog.step(event[1], event[2], event[3])
 
                 n_done = 0
+                seen_warnings: set = set()
                 warm = (loader.partition(":")[0], *config.step_modules, *WARM_MODULES)
                 for task, res in ex.map_unordered(process_recording, tasks,
                                                   on_event if prog.bar else None,
@@ -313,7 +314,7 @@ def run_pipeline(pipeline, recordings, out, *, executor: str | Executor = "seria
                     pending.pop(res.recording_id, None)
                     n_done += 1
                     prog.finished(res.recording_id, res.ok)
-                    _report(res, n_done, len(tasks))
+                    _report(res, n_done, len(tasks), seen_warnings)
                     io_out.write_text(summary_path, summary_frame(ordered()).to_csv(index=False),
                                       durable=False)
                 ex_info = ex.describe()
@@ -338,7 +339,11 @@ def _with_threads(task: RecordingTask, threads: int) -> RecordingTask:
                             "torch_threads": threads})
 
 
-def _report(res: RecordingResult, n: int, total: int) -> None:
+def _report(res: RecordingResult, n: int, total: int, seen: set) -> None:
+    for text in res.warnings:  # each distinct warning once on the console, all in run.log
+        level = logging.DEBUG if text in seen else logging.WARNING
+        seen.add(text)
+        _log.log(level, "%s: %s", res.recording_id, text)
     if res.status == "ok":
         steps = ", ".join(f"{t['step'].split(' ')[-1]} {t['compute_s'] + t['write_s']:.2f}s"
                           for t in res.timings)

@@ -16,8 +16,10 @@ import importlib
 import os
 import socket
 import sys
+import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +87,8 @@ class RecordingResult:
         Files written, relative to the recording's folder.
     timings : list of dict
         ``{"step", "compute_s", "write_s"}`` for loading and each step.
+    warnings : list of str
+        ``"<step>: <Category>: <message>"`` for each distinct warning raised (at most 20).
     seconds : float
         Wall time in the worker.
     """
@@ -98,6 +102,7 @@ class RecordingResult:
     metrics: dict = field(default_factory=dict)
     outputs: list = field(default_factory=list)
     timings: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
     seconds: float = 0.0
     started: str | None = None
     ended: str | None = None
@@ -151,6 +156,32 @@ def _check_value(step: str, output: str, kind: str, value: Any) -> None:
         )
 
 
+_MAX_WARNINGS = 20
+
+
+@contextlib.contextmanager
+def _recording_warnings(result: RecordingResult, where: str):
+    """Collect the warnings a step raises into ``result.warnings`` (deduplicated).
+
+    They reach ``run.log`` and ``run.json`` with the recording and step they came from
+    instead of interleaving with the progress bar. Only in a worker's main thread:
+    :func:`warnings.catch_warnings` is process-global, so threaded workers (a Dask
+    cluster of threads) leave warnings to Python's default handling.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            yield
+        finally:
+            for w in caught:
+                text = f"{where}: {w.category.__name__}: {w.message}"
+                if text not in result.warnings and len(result.warnings) < _MAX_WARNINGS:
+                    result.warnings.append(text)
+
+
 def _close_figure(fig) -> None:
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is not None:
@@ -190,7 +221,8 @@ def process_recording(task: RecordingTask, events: Callable | None = None) -> Re
         if events:
             events(("step", task.recording_id, 0, "load"))
         t0 = time.perf_counter()
-        rec = _resolve_loader(task.loader)(task.path)
+        with _recording_warnings(result, "load"):
+            rec = _resolve_loader(task.loader)(task.path)
         result.timings.append({"step": "load", "compute_s": time.perf_counter() - t0, "write_s": 0.0})
         context: dict[str, Any] = {CONTEXT_ROOT: rec}
 
@@ -204,7 +236,8 @@ def process_recording(task: RecordingTask, events: Callable | None = None) -> Re
             ctx = StepContext(recording_id=task.recording_id, device=task.device,
                               step_index=sc.index, step_name=sc.step)
             t0 = time.perf_counter()
-            values = spec.func(ctx, **kwargs)
+            with _recording_warnings(result, sc.label):
+                values = spec.func(ctx, **kwargs)
             t1 = time.perf_counter()
             if not isinstance(values, Mapping) or set(values) != set(spec.outputs):
                 got = sorted(values) if isinstance(values, Mapping) else type(values).__name__

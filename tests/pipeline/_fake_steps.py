@@ -57,3 +57,19 @@ def needs_label(ctx, *, data, label):
 def bad_return(ctx):
     """Returns the wrong type (tests the runner's check)."""
     return {"x": xr.Dataset()}
+
+
+@register_step(
+    "test_warns",
+    inputs={},
+    outputs={"warned": Output("metrics", "nothing much")},
+    params={},
+)
+def warns(ctx):
+    """Warns twice with the same message and once with another."""
+    import warnings
+
+    for _ in range(2):
+        warnings.warn("numbers may be off", RuntimeWarning, stacklevel=1)
+    warnings.warn(f"recording {ctx.recording_id} is odd", UserWarning, stacklevel=1)
+    return {"warned": {"ok": True}}

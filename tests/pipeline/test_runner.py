@@ -208,3 +208,17 @@ def test_progress_bar_on_a_terminal(good_dir, pipeline_file, tmp_path, monkeypat
     text = stream.getvalue()
     assert "\r" in text and "3/3 recordings" in text
     assert "dec_1: test_mean_rate" in text  # per-step progress
+
+
+def test_step_warnings_are_collected_per_recording(good_dir, pipeline_file, tmp_path, caplog):
+    out = tmp_path / "out"
+    report = run_pipeline(pipeline_file("steps:\n  - step: test_warns\n"), [good_dir], out)
+    res = report.results[0]
+    assert res.warnings == ["steps[0] test_warns: RuntimeWarning: numbers may be off",
+                            "steps[0] test_warns: UserWarning: recording dec_0 is odd"]
+    info = json.loads((out / "run.json").read_text())
+    assert info["recordings"][1]["warnings"][1].endswith("recording dec_1 is odd")
+    log = (out / "run.log").read_text()
+    assert log.count("numbers may be off") == 3  # every recording's, in the log file
+    console = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert sum("numbers may be off" in r.getMessage() for r in console) == 1  # once
