@@ -31,3 +31,8 @@ __all__ = [
     "plot_raster",
     "plot_psth",
 ]
+
+# representation learning (neuroml/plotting/representation.py)
+from .representation import plot_elbo_terms, plot_latents, plot_traversal  # noqa: E402
+
+__all__ += ["plot_latents", "plot_traversal", "plot_elbo_terms"]

@@ -27,6 +27,9 @@ from ..errors import ParameterError
 #: Rows evaluated per forward pass at inference (bounds memory on large inputs).
 _CHUNK = 65536
 
+#: DataArray attrs that describe the sample axes, kept on outputs (as neuroml.PCA does).
+_SAMPLE_ATTRS = ("bin_size", "align_to", "window", "start", "stop")
+
 
 class _Flat:
     """A validated input flattened to ``(n_samples, n_features)``.
@@ -41,10 +44,11 @@ class _Flat:
         Leading (sample) shape of the input: ``(n_samples,)`` or ``(n_trials, n_time)``.
     """
 
-    def __init__(self, X: torch.Tensor, info: InputInfo, shape: tuple[int, ...]):
+    def __init__(self, X: torch.Tensor, info: InputInfo, shape: tuple[int, ...], attrs=None):
         self.X = X
         self.info = info
         self.shape = shape
+        self.attrs = {k: v for k, v in (attrs or {}).items() if k in _SAMPLE_ATTRS}
 
     @property
     def trials(self) -> bool:
@@ -97,7 +101,7 @@ class RepresentationMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
             Xt, _, _ = self._validate_X(flat, reset=reset, ndim=2)
             if reset:
                 self._record_features(X, info)
-            return _Flat(Xt, info, lead)
+            return _Flat(Xt, info, lead, getattr(X, "attrs", None))
         if info.kind == "xarray" and ndim != 2:
             raise ParameterError(
                 f"{type(self).__name__} expects a 2-D (sample, feature) or 3-D "
@@ -106,7 +110,7 @@ class RepresentationMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         Xt, _, _ = self._validate_X(X, reset=reset, ndim=2)
         if reset:
             self._record_features(X, info)
-        return _Flat(Xt, info, (int(Xt.shape[0]),))
+        return _Flat(Xt, info, (int(Xt.shape[0]),), getattr(X, "attrs", None))
 
     def _record_features(self, X, info: InputInfo) -> None:
         """Remember the feature dimension's name and labels (for inverse_transform)."""
@@ -122,7 +126,10 @@ class RepresentationMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
                 feature_coords=None):
         """Reshape per-sample outputs back to the input's sample shape and type."""
         values = values.reshape(*flat.shape, values.shape[-1])
-        return self._wrap(flat.info, values, feature_dim, feature_coords, device=self.device_)
+        out = self._wrap(flat.info, values, feature_dim, feature_coords, device=self.device_)
+        if flat.info.kind == "xarray":
+            out.attrs.update(flat.attrs)
+        return out
 
     # ------------------------------------------------------------------ modules
     def _inference_module(self, dtype: torch.dtype) -> torch.nn.Module:

@@ -16,7 +16,7 @@ from ..training import TRAINING_CONSTRAINTS, Trainer
 from ._base import _CHUNK, RepresentationMixin, _Flat
 from ._networks import ACTIVATIONS, WindowEncoder
 
-__all__ = ["ContrastiveEmbedding", "infonce"]
+__all__ = ["ContrastiveEmbedding", "infonce", "time_anchors"]
 
 
 def infonce(ref: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,
@@ -29,6 +29,19 @@ def infonce(ref: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,
     pos_sim = (ref * pos).sum(-1) / temperature
     neg_sim = ref @ neg.T / temperature
     return (torch.logsumexp(neg_sim, dim=1) - pos_sim).mean()
+
+
+def time_anchors(segment: torch.Tensor, offset: int) -> torch.Tensor:
+    """Rows whose positive, ``offset`` rows later, lies in the same segment.
+
+    ``segment`` labels each row's contiguous piece (a trial; a side of the
+    train/validation cut), so positives never cross trials.
+    """
+    n = segment.numel()
+    rows = torch.arange(n, device=segment.device)
+    ok = rows + offset < n
+    ok[ok.clone()] = segment[rows[ok] + offset] == segment[rows[ok]]
+    return torch.nonzero(ok).squeeze(1)
 
 
 class _Structure:
@@ -85,7 +98,7 @@ class ContrastiveEmbedding(RepresentationMixin):
         Embedding dimension (>= 2); embeddings lie on the unit sphere.
     positive : {"time", "behavior"}, default="time"
         How positive pairs are chosen (see above).
-    time_offset : int, default=5
+    time_offset : int, default=2
         Offset in bins of the positive for ``positive="time"`` (>= 1).
     window : int, default=5
         Time bins the encoder sees around each sample (>= 1; centred, odd is symmetric).
@@ -154,7 +167,7 @@ class ContrastiveEmbedding(RepresentationMixin):
     _test_params: ClassVar[dict] = {"max_epochs": 3, "hidden_layer_sizes": (8,), "window": 1,
                                     "time_offset": 1, "batch_size": 64}
 
-    def __init__(self, n_latents=3, *, positive="time", time_offset=5, window=5, temperature=0.5,
+    def __init__(self, n_latents=3, *, positive="time", time_offset=2, window=5, temperature=0.5,
                  delta=0.1, hidden_layer_sizes=(32, 32), activation="gelu", max_epochs=100,
                  batch_size=512, lr=3e-3, weight_decay=0.0, optimizer="adam",
                  validation_fraction=0.1, patience=10, verbose=False, device="auto",
@@ -279,11 +292,7 @@ class ContrastiveEmbedding(RepresentationMixin):
         if self.positive == "time":
             self.behavior_kind_ = "none"
             self.classes_ = None
-            after = torch.arange(n, device=dev) + self.time_offset
-            ok = after < n
-            ok[ok.clone()] &= (structure.start[after[ok]] == structure.start[ok]) & (
-                segment[after[ok]] == segment[ok])
-            anchors = torch.nonzero(ok).squeeze(1)
+            anchors = time_anchors(segment, self.time_offset)
             labels = values = None
         else:
             labels, values = self._behavior(X, y, flat)

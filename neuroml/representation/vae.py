@@ -70,7 +70,8 @@ class VAE(RepresentationMixin):
         Observation model. "poisson" requires non-negative input (counts).
     hidden_layer_sizes : tuple of int, default=(64,)
         Hidden layer widths of the encoder; the decoder mirrors them.
-    activation : {"relu", "gelu", "tanh", "elu", "softplus", "identity"}, default="relu"
+    activation : {"relu", "gelu", "tanh", "elu", "softplus", "identity"}, default="tanh"
+        Nonlinearity after each hidden layer (see :class:`Autoencoder`).
     max_epochs : int, default=200
     batch_size : int, default=256
     lr : float, default=1e-3
@@ -125,7 +126,7 @@ class VAE(RepresentationMixin):
     _test_params: ClassVar[dict] = {"max_epochs": 3, "hidden_layer_sizes": (8,), "batch_size": 64}
 
     def __init__(self, n_latents=2, *, beta=1.0, likelihood="gaussian", hidden_layer_sizes=(64,),
-                 activation="relu", max_epochs=200, batch_size=256, lr=1e-3, weight_decay=0.0,
+                 activation="tanh", max_epochs=200, batch_size=256, lr=1e-3, weight_decay=0.0,
                  optimizer="adam", validation_fraction=0.1, patience=10, verbose=False,
                  device="auto", random_state=None):
         self.n_latents = n_latents
