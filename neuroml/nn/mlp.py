@@ -309,10 +309,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             NumPy array.
         """
         proba, info = self._proba(X)
-        labels = self.classes_[to_numpy(proba.argmax(dim=1))]
-        if info.kind == "torch" and labels.dtype.kind not in "biuf":
-            return labels
-        return self._wrap(info, labels, None, device=self.device_)
+        best = proba.argmax(dim=1)
+        if info.kind == "torch":
+            if self.classes_.dtype.kind not in "biuf":
+                return self.classes_[to_numpy(best)]
+            return torch.as_tensor(self.classes_, device=best.device)[best]  # stays on device
+        return self._wrap(info, self.classes_[to_numpy(best)], None, device=self.device_)
 
     def score(self, X, y, sample_weight=None):
         """Accuracy of ``predict(X)``.

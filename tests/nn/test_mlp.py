@@ -194,6 +194,9 @@ def test_string_labels_binary_and_proba():
     np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-12)
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(1)])
     assert clf.score(X, labels) > 0.9
+    from_tensor = clf.predict(torch.as_tensor(X))  # string labels cannot be a tensor
+    assert isinstance(from_tensor, np.ndarray)
+    np.testing.assert_array_equal(from_tensor, clf.predict(X))
 
 
 def test_one_class_is_refused():
