@@ -6,6 +6,7 @@ import io
 import json
 import os
 import shutil
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -222,3 +223,37 @@ def test_step_warnings_are_collected_per_recording(good_dir, pipeline_file, tmp_
     assert log.count("numbers may be off") == 3  # every recording's, in the log file
     console = [r for r in caplog.records if r.levelname == "WARNING"]
     assert sum("numbers may be off" in r.getMessage() for r in console) == 1  # once
+
+
+REAL = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "real").resolve()
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason=f"real data folder {REAL} is not available")
+def test_real_recordings_with_trials_or_an_interval_table(pipeline_file, tmp_path):
+    mtl = REAL / "human_mtl_units_trials_rutishauser.nwb"
+    alm = REAL / "mouse_alm_unit_trials_economo_anm369963.nwb"
+    if not (mtl.exists() and alm.exists()):
+        pytest.skip("real recordings missing")
+    text = ("steps:\n"
+            "  - step: epochs\n"
+            "    params: {table: [encoding_table, trials], align_to: start_time,\n"
+            "             window: [-0.5, 2.0], bin_size: 0.25}\n"
+            "    save: true\n"
+            "  - step: psth\n"
+            "    params: {by: [stimCategory, type], n_units: 2}\n")
+    out = tmp_path / "out"
+    report = run_pipeline(pipeline_file(text), [mtl, alm], out)
+    assert report.ok, [r.error for r in report.results]
+    with h5py.File(mtl, "r") as f:  # what the file holds, read directly
+        n_encoding = f["intervals/encoding_table/id"].shape[0]
+        n_units = f["units/id"].shape[0]
+    with h5py.File(alm, "r") as f:
+        n_trials = f["intervals/trials/id"].shape[0]
+    mtl_info = json.loads((out / mtl.stem / "epochs_info.json").read_text())
+    assert mtl_info["table"] == "encoding_table"
+    assert mtl_info["n_trials"] == n_encoding and mtl_info["n_features"] == n_units
+    alm_info = json.loads((out / alm.stem / "epochs_info.json").read_text())
+    assert alm_info["table"] == "trials" and alm_info["n_trials"] == n_trials
+    psth = xr.load_dataarray(out / mtl.stem / "psth.nc")
+    assert psth.dims == ("stimCategory", "time", "unit")
+    assert (out / alm.stem / "raster_figure.png").stat().st_size > 1000

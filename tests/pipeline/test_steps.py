@@ -64,7 +64,8 @@ def test_epochs_scales(decision, scale):
     }[scale]
     np.testing.assert_allclose(out["epochs"].values, expected, rtol=1e-12, atol=1e-12)
     assert out["epochs"].attrs["scale"] == scale
-    assert out["epochs_info"] == {"align_to": "stim_on", "n_trials": 40, "n_dropped": 0,
+    assert out["epochs_info"] == {"table": "trials", "align_to": "stim_on", "n_trials": 40,
+                                  "n_dropped": 0,
                                   "n_features": 12, "n_times": 10, "bin_size": 0.1}
 
 
@@ -87,6 +88,19 @@ def test_epochs_without_trials_is_a_recording_error():
     rec = Recording.from_arrays(spike_times=[[0.1, 0.2]])
     with pytest.raises(RecordingError, match="has no trials table"):
         run_step("epochs", recording=rec)
+    with pytest.raises(RecordingError, match="no interval table 'encoding'"):
+        run_step("epochs", recording=rec, params={"table": "encoding"})
+
+
+def test_epochs_from_an_interval_table(decision):
+    table = decision.trials.rename(columns={"stim_on": "onset"})
+    rec = Recording(spikes=decision.spikes, intervals={"encoding": table})
+    out = run_step("epochs", recording=rec,
+                   params={"table": ["missing", "encoding"], "align_to": "onset",
+                           "window": [0.0, 0.5], "bin_size": 0.1})
+    assert out["epochs_info"]["table"] == "encoding"
+    expected = decision.epochs("stim_on", (0.0, 0.5), 0.1)
+    np.testing.assert_array_equal(out["epochs"].values, expected.values)
 
 
 def test_pca_matches_scikit_learn(reaching):

@@ -67,10 +67,26 @@ def bin_spikes(ctx, *, recording, bin_size, start, stop, scale):
                        "(per unit over trials and time)"),
         "min_trials": Param([Interval(numbers.Integral, 1, None)], 2,
                             "fewer usable trials than this is an error for the recording"),
+        "table": Param([*COLUMN, None], None,
+                       "an interval table to use as the trials (e.g. 'encoding_table', "
+                       "'flashes_presentations'; a list: the first the recording has, "
+                       "'trials' naming the NWB trials table); the trials table when null"),
     },
 )
-def epochs(ctx, *, recording, align_to, window, bin_size, source, scale, min_trials):
+def epochs(ctx, *, recording, align_to, window, bin_size, source, scale, min_trials, table):
     """Align spike counts (or a signal) to an event of every trial: (trial, time, unit)."""
+    if table is not None:
+        names = [table] if isinstance(table, str) else list(table)
+        found = next((n for n in names if n in recording.intervals
+                      or (n == "trials" and recording.has_trials)), None)
+        if found is None:
+            raise RecordingError(
+                f"Recording '{ctx.recording_id}' has no interval table "
+                f"{names[0] if len(names) == 1 else names!r} (param 'table' of the epochs "
+                f"step); its interval tables: {list(recording.intervals) or 'none'}."
+            )
+        if found != "trials":
+            recording = recording.with_trials(recording.intervals[found])
     trials = recording.trials
     if trials is None or len(trials) == 0:
         where = "no trials table" if trials is None else "an empty trials table"
@@ -90,6 +106,7 @@ def epochs(ctx, *, recording, align_to, window, bin_size, source, scale, min_tri
     mask = usable if n_usable < len(trials) else None
     data = recording.epochs(column, tuple(window), bin_size, source=source, trials=mask)
     info = {
+        "table": "trials" if table is None else found,
         "align_to": column,
         "n_trials": int(data.sizes["trial"]),
         "n_dropped": int(len(trials) - n_usable),

@@ -6,6 +6,7 @@ import math
 import numbers
 
 import numpy as np
+import pandas as pd
 
 from ..._validation import Interval
 from ..constraints import ListOf
@@ -94,6 +95,11 @@ def psth(ctx, *, epochs, recording, by, n_units, units):
 
     fig_raster, axes = _grid(len(shown))
     spikes_ok = epochs.attrs.get("source", "spikes") == "spikes" and "align_to" in epochs.attrs
+    if spikes_ok:  # the trials the epochs came from (maybe an interval table), as a table
+        columns = [c for c in epochs.coords if epochs[c].dims == ("trial",) and c != "trial"]
+        table = pd.DataFrame({c: epochs[c].values for c in columns},
+                             index=pd.Index(epochs["trial"].values, name="trial"))
+        recording = recording.with_trials(table)
     for ax, u in zip(axes, shown):
         if spikes_ok:
             plot_raster(recording, unit=u, align_to=epochs.attrs["align_to"],
