@@ -51,6 +51,8 @@ class Progress:
     def finished(self, recording_id: str, ok: bool) -> None:
         """A recording finished (successfully or not)."""
         self.partial.pop(recording_id, None)
+        if self.current.startswith(f"{recording_id}:"):
+            self.current = ""
         self.done += 1
         self.failed += 0 if ok else 1
         self.draw(force=True)
@@ -76,7 +78,7 @@ class Progress:
         if self.failed:
             head += f" ({self.failed} failed)"
         tail = f" {elapsed:5.0f}s  {self.current}"
-        bar_w = max(10, min(30, width - len(head) - len(tail) - 4))
+        bar_w = max(10, min(30, width - len(head) - 30))  # fixed while the text changes
         filled = int(round(frac * bar_w))
         line = f"[{'#' * filled}{'.' * (bar_w - filled)}] {head}{tail}"
         self.stream.write("\r\x1b[2K" + line[: width - 1])
