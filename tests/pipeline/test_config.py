@@ -129,7 +129,7 @@ def test_defaults_are_filled_and_data_flow_resolved(tmp_path):
     cfg = _load(tmp_path, "steps:\n" + EPOCHS + RATE)
     ep, rate = cfg.steps
     assert ep.params == {"align_to": "stim_on", "window": [-0.2, 0.8], "bin_size": 0.1,
-                         "source": "spikes", "scale": "counts", "min_trials": 2}
+                         "source": "spikes", "scale": "counts", "min_trials": 2, "table": None}
     assert rate.inputs == {"data": "epochs"}
     assert rate.outputs == {"rates": "rates", "rate_metrics": "rate_metrics",
                             "rate_figure": "rate_figure"}
