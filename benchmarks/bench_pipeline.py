@@ -116,18 +116,25 @@ def main(argv=None) -> None:
             analysis = (t["load"] + t["compute"]) / t["n"]
             write = t["write"] / t["n"]
             overhead = workers * wall / t["n"] - analysis - write
-            rows[kind] = (wall, analysis, write, overhead, workers)
+            bookkeeping = (t["worker_seconds"] - t["load"] - t["compute"] - t["write"]) / t["n"]
+            rows[kind] = (wall, analysis, write, overhead, workers, bookkeeping)
             if kind != "serial" and "serial" in rows:
                 compare(tmp / "out_serial", out)
         print()
         print(f"{'executor':<10} {'workers':>7} {'wall s':>8} {'rec/min':>8} "
               f"{'analysis s/rec':>15} {'writing s/rec':>14} {'overhead s/rec':>15} "
-              f"{'overhead %':>10}")
-        for kind, (wall, analysis, write, overhead, workers) in rows.items():
+              f"{'overhead %':>10} {'in-worker s/rec':>16}")
+        for kind, (wall, analysis, write, overhead, workers, bookkeeping) in rows.items():
             total = analysis + write + overhead
             print(f"{kind:<10} {workers:>7} {wall:>8.1f} {60 * args.n / wall:>8.1f} "
                   f"{analysis:>15.2f} {write:>14.2f} {overhead:>15.2f} "
-                  f"{100 * overhead / total:>9.1f}%")
+                  f"{100 * overhead / total:>9.1f}% {bookkeeping:>16.3f}")
+        print("analysis = loading + the steps' own work; writing = saving outputs (figures "
+              "rendered included)")
+        print("overhead = workers x wall / n - analysis - writing (startup, imports, "
+              "scheduling, idle)")
+        print("in-worker = per recording, the framework's bookkeeping inside the worker "
+              "(marker, fingerprint, checks)")
         if "serial" in rows:
             for kind in rows:
                 if kind != "serial":
