@@ -213,6 +213,9 @@ def cmd_run(args) -> int:
         print(f"neuroml run: --scheduler needs --executor dask (got --executor {executor})",
               file=sys.stderr)
         return EXIT_USAGE
+    if executor == "serial" and args.workers not in (None, 1):
+        print(f"neuroml run: --workers {args.workers} is ignored by the serial executor "
+              "(use --executor processes or dask)", file=sys.stderr)
     progress = sys.stderr.isatty() and not args.no_progress and not args.quiet
     handler = _setup_console(args.quiet, progress)
     try:
