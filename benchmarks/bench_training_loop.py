@@ -1,7 +1,8 @@
 """Training-loop overhead: :class:`neuroml.training.Trainer` against a hand-written loop.
 
 The same MLP (same initial weights), the same data, batch size, epochs and Adam
-settings, no validation set for either. The hand loop is the minimal PyTorch loop
+settings (torch's fused Adam where it is supported, for both), no validation set for
+either. The hand loop is the minimal PyTorch loop
 (random permutation, slicing, forward / backward / step) and draws its permutations
 from a generator seeded like the Trainer's, so both see the minibatches in the same
 order: the final weights are asserted equal (identical on the CPU), which shows the two
@@ -22,7 +23,7 @@ import time
 import torch
 
 from neuroml.device import resolve_device
-from neuroml.training import Trainer
+from neuroml.training import Trainer, fused_adam_supported
 
 #: (n_samples, n_features, hidden layers, batch size, epochs)
 CASES = [
@@ -50,7 +51,8 @@ def mse(model: torch.nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Ten
 
 def hand_loop(model, X, y, batch_size: int, epochs: int) -> None:
     """randperm + slicing + forward/backward/step, nothing else."""
-    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    params = list(model.parameters())
+    opt = torch.optim.Adam(params, lr=LR, fused=fused_adam_supported(params))  # as the Trainer
     n = X.shape[0]
     gen = torch.Generator().manual_seed(SEED)
     order = torch.randperm(n, generator=gen).to(X.device)  # the Trainer's (empty) split

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from neuroml.errors import ParameterError
-from neuroml.training import Trainer, _Progress
+from neuroml.training import Trainer, _Progress, fused_adam_supported
 
 
 def regression_data(n=200, p=5, seed=0):
@@ -239,6 +239,17 @@ def test_optimizers(optimizer, cls):
     opt = trainer.make_optimizer()
     assert isinstance(opt, cls)
     assert opt.param_groups[0]["lr"] == 0.01 and opt.param_groups[0]["weight_decay"] == 0.1
+    if optimizer != "sgd":
+        assert opt.defaults["fused"] == fused_adam_supported(list(trainer.module.parameters()))
+
+
+def test_fused_adam_support_rules():
+    cpu = [torch.zeros(2, requires_grad=True)]
+    version = tuple(int(v) for v in torch.__version__.split("+")[0].split(".")[:2])
+    assert fused_adam_supported(cpu) == (version >= (2, 4))
+    assert not fused_adam_supported([])
+    assert not fused_adam_supported([torch.zeros(2, dtype=torch.int64)])
+    assert not fused_adam_supported([torch.zeros(2, device="meta")])
 
 
 def test_bad_optimizer_and_no_data():
