@@ -6,6 +6,8 @@ folder, runs ``pipelines/quickstart.yaml`` over them with each executor, checks 
 every executor wrote identical outputs, and prints
 
 - recordings per minute (wall clock of the whole run, startup included);
+- the machine's load average around each run (other processes competing for the
+  cores make the parallel executors look slower than they are);
 - per recording, from ``run.json``'s step timings: the analysis (loading + the steps'
   own work), writing the outputs, and the framework's overhead — everything else the
   workers' wall time went to (process/cluster startup, imports, scheduling, done-markers,
@@ -105,6 +107,7 @@ def main(argv=None) -> None:
         for kind in args.executors.split(","):
             out = tmp / f"out_{kind}"
             executor = DaskExecutor(workers=args.workers) if kind == "dask" else kind
+            load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
             t0 = time.perf_counter()
             report = run_pipeline(args.pipeline, [tmp / "recordings"], out, executor=executor,
                                   workers=args.workers if kind == "processes" else None,
@@ -118,6 +121,9 @@ def main(argv=None) -> None:
             overhead = workers * wall / t["n"] - analysis - write
             bookkeeping = (t["worker_seconds"] - t["load"] - t["compute"] - t["write"]) / t["n"]
             rows[kind] = (wall, analysis, write, overhead, workers, bookkeeping)
+            load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+            print(f"{kind}: {wall:.1f} s (1-min load average {load0:.1f} before, "
+                  f"{load1:.1f} after, on {os.cpu_count()} cores)")
             if kind != "serial" and "serial" in rows:
                 compare(tmp / "out_serial", out)
         print()
