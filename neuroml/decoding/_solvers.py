@@ -9,10 +9,11 @@ Problem layout
 Problems form a ``(G, M)`` grid. The ``G`` groups have their own data ``X[g]`` of shape
 ``(n, F)`` (time bins); the ``M`` problems of a group share that data and differ in
 their sample weights (folds are weight masks: 0 = held out), targets (permutations) and
-``C`` (the regularisation path). Internally arrays are laid out ``(G, n, K, M)``
-(problems last): the forward pass of every problem of a group is one matrix product
-``X[g] @ W[g]`` with ``W[g]`` of shape ``(F, K * M)``, and reductions over the classes
-run across contiguous blocks of problems, which vectorises well when ``K`` is small.
+``C`` (the regularisation path). Internally parameters are laid out problem-major,
+``(G, M, K, F + 1)``, and logits samples-last, ``(G, M, K, n)``: the forward pass of
+every problem of a group is one matrix product ``W[g] @ X[g]^T`` with ``W[g]`` of shape
+``(M * K, F)``, the softmax over classes runs across contiguous rows of samples (it
+vectorises whatever ``K``), and per-problem inner products are over contiguous memory.
 
 Objective (scikit-learn's, so the same ``C`` gives the same solution)
 ----------------------------------------------------------------------
@@ -144,9 +145,9 @@ def prepare_data(X: torch.Tensor, fit_intercept: bool = True) -> PreparedData:
 class _Problems:
     """The data and per-problem constants of a batch, with compaction.
 
-    Layouts: targets ``Y`` (G|1, n, K, M|1); weights ``w`` (G|1, n, M); parameters
-    ``theta`` (G, F[+1], Kp, M) with the intercept as the last row; logits
-    (G, n, Kp, M).
+    Layouts: targets ``Y`` (G|1, M|1, K, n); weights ``w`` (G, M, n); parameters
+    ``theta`` (G, M, Kp, F[+1]) with the intercept as the last column; logits
+    (G, M, Kp, n).
     """
 
     def __init__(self, data: PreparedData, Y, weights, C, penalty, binary):
@@ -159,28 +160,26 @@ class _Problems:
         dtype, device = X.dtype, X.device
         Y = Y.to(dtype=dtype, device=device)
         if Y.ndim == 2:
-            Y = Y[None, :, :, None]
+            Y = Y.t()[None, None]
         elif Y.ndim == 3:
-            Y = Y.permute(1, 2, 0)[None]
+            Y = Y.transpose(1, 2)[None]
         else:
-            Y = Y.permute(0, 2, 3, 1)
-        self.Y = Y
+            Y = Y.transpose(2, 3)
+        self.Y = Y.contiguous()
         self.n_classes = Y.shape[2]
         w = weights.to(dtype=dtype, device=device)
         if w.ndim == 1:
-            w = w[None, :, None]
+            w = w[None, None]
         elif w.ndim == 2:
-            w = w.t()[None]
-        else:
-            w = w.permute(0, 2, 1)
-        M = max(w.shape[2], Y.shape[3], C.shape[-1])
+            w = w[None]
+        M = max(w.shape[1], Y.shape[1], C.shape[-1])
         if max(Y.shape[0], w.shape[0], C.shape[0]) > G:
             raise ValueError(f"X has {G} groups but targets, weights or C have more.")
-        if w.shape[0] != G or w.shape[2] != M:
-            w = w.expand(G, n, M)
+        if w.shape[0] != G or w.shape[1] != M:
+            w = w.expand(G, M, n)
         self.w = w
-        self.sw = self.w.sum(dim=1).clamp_min(torch.finfo(dtype).tiny)  # (G, M)
-        self.wn = self.w / self.sw.unsqueeze(1)
+        self.sw = self.w.sum(dim=2).clamp_min(torch.finfo(dtype).tiny)  # (G, M)
+        self.wn = self.w / self.sw.unsqueeze(2)
         C = torch.broadcast_to(C.to(device), (G, M)).to(dtype)
         if penalty is None:
             lam = torch.zeros((G, M), dtype=dtype, device=device)
@@ -197,22 +196,23 @@ class _Problems:
             self.data = self.data.take_groups(g_idx)
         if self.Y.shape[0] > 1:
             self.Y = self.Y[g_idx]
-        if self.Y.shape[3] > 1:
-            self.Y = self.Y[..., m_idx]
-        self.w = self.w[g_idx][..., m_idx]
+        if self.Y.shape[1] > 1:
+            self.Y = self.Y[:, m_idx]
+        self.w = self.w[g_idx][:, m_idx]
         self.sw = self.sw[g_idx][:, m_idx]
-        self.wn = self.w / self.sw.unsqueeze(1)
+        self.wn = self.w / self.sw.unsqueeze(2)
         self.lam = self.lam[g_idx][:, m_idx]
         self.G, self.M = int(g_idx.numel()), int(m_idx.numel())
 
     # --------------------------------------------------------------- algebra
     def logits(self, theta: torch.Tensor) -> torch.Tensor:
-        """``theta`` (G, F[+1], Kp, M) -> logits (G, n, Kp, M)."""
+        """``theta`` (G, M, Kp, F[+1]) -> logits (G, M, Kp, n)."""
         F = self.n_features
-        G, _, Kp, M = theta.shape
-        Z = torch.matmul(self.data.X, theta[:, :F].reshape(G, F, Kp * M)).view(G, -1, Kp, M)
+        G, M, Kp, _ = theta.shape
+        W = theta[..., :F].reshape(G, M * Kp, F)
+        Z = torch.matmul(W, self.data.X.transpose(1, 2)).view(G, M, Kp, -1)
         if self.fit_intercept:
-            Z = Z + theta[:, F].unsqueeze(1)
+            Z = Z + theta[..., F].unsqueeze(-1)
         return Z
 
     def evaluate(self, Z: torch.Tensor):
@@ -224,10 +224,10 @@ class _Problems:
         else:
             state = torch.log_softmax(Z, dim=2)
             loss_i = -(self.Y * state).sum(2)
-        return (self.w * loss_i).sum(dim=1) / self.sw, state
+        return torch.linalg.vecdot(self.w, loss_i, dim=2) / self.sw, state
 
     def residual(self, state: torch.Tensor) -> torch.Tensor:
-        """d(loss)/dZ (G, n, Kp, M) from the state returned by :meth:`evaluate`."""
+        """d(loss)/dZ (G, M, Kp, n) from the state returned by :meth:`evaluate`."""
         if self.binary:
             return ((torch.sigmoid(state) - self.Y[:, :, 1]) * self.wn).unsqueeze(2)
         R = torch.exp(state)
@@ -236,63 +236,63 @@ class _Problems:
         return R
 
     def data_gradient(self, R: torch.Tensor) -> torch.Tensor:
-        """``X^T R`` (and the intercept row) in the layout of theta."""
-        G, n, Kp, M = R.shape
-        gW = torch.matmul(self.data.X.transpose(1, 2), R.reshape(G, n, Kp * M)).view(G, -1, Kp, M)
+        """``R X`` (and the intercept column) in the layout of theta."""
+        G, M, Kp, n = R.shape
+        gW = torch.matmul(R.reshape(G, M * Kp, n), self.data.X).view(G, M, Kp, -1)
         if self.fit_intercept:
-            gW = torch.cat([gW, R.sum(dim=1).unsqueeze(1)], dim=1)
+            gW = torch.cat([gW, R.sum(dim=3, keepdim=True)], dim=3)
         return gW
 
-    def penalised_rows(self, theta: torch.Tensor) -> torch.Tensor:
-        return theta[:, : self.n_features]
+    def penalised(self, theta: torch.Tensor) -> torch.Tensor:
+        return theta[..., : self.n_features]
 
     def precondition(self, v: torch.Tensor) -> torch.Tensor:
-        """Apply the inverse of ``curv * Gram + lam * I`` (the intercept row unpenalised).
+        """Apply the inverse of ``curv * Gram + lam * I`` (the intercept unpenalised).
 
         With an intercept the Gram matrix is the centred one; the change of variables
-        ``(W, b) -> (W, b + mean @ W)`` decouples the intercept, so the inverse is an
+        ``(W, b) -> (W, b + W @ mean)`` decouples the intercept, so the inverse is an
         eigen-basis rescaling of the weights plus a shift of the intercept.
         """
         d = self.data
         F = self.n_features
-        G, _, Kp, M = v.shape
+        G, M, Kp, _ = v.shape
         c = self.curv
-        vW = v[:, :F]
+        vW = v[..., :F]
         if self.fit_intercept:
-            vb = v[:, F]
-            uW = vW - d.mean[:, :, None, None] * vb.unsqueeze(1)
+            vb = v[..., F]  # (G, M, Kp)
+            uW = vW - vb.unsqueeze(-1) * d.mean[:, None, None, :]
         else:
             uW = vW
-        Q = d.eigvecs
-        proj = torch.matmul(Q.transpose(1, 2), uW.reshape(G, F, Kp * M)).view(G, F, Kp, M)
+        Q = d.eigvecs  # (G, F, F), columns are eigenvectors
+        proj = torch.matmul(uW.reshape(G, M * Kp, F), Q).view(G, M, Kp, F)
         e = d.eigvals
         floor = 1e-10 * e.amax(dim=1, keepdim=True).clamp_min(1e-30)
-        denom = c * torch.maximum(e, floor)[:, :, None] + self.lam[:, None, :]  # (G, F, M)
+        denom = c * torch.maximum(e, floor)[:, None, :] + self.lam[:, :, None]  # (G, M, F)
         proj = proj / denom.unsqueeze(2)
-        rW = torch.matmul(Q, proj.reshape(G, F, Kp * M)).view(G, F, Kp, M)
+        rW = torch.matmul(proj.reshape(G, M * Kp, F), Q.transpose(1, 2)).view(G, M, Kp, F)
         if not self.fit_intercept:
             return rW
-        rb = vb / c - torch.einsum("gf,gfkm->gkm", d.mean, rW)
-        return torch.cat([rW, rb.unsqueeze(1)], dim=1)
+        rb = vb / c - torch.linalg.vecdot(rW, d.mean[:, None, None, :], dim=3)
+        return torch.cat([rW, rb.unsqueeze(-1)], dim=3)
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Per-problem inner product of two theta-shaped tensors -> (G, M)."""
-    return (a * b).sum(dim=(1, 2))
+    return torch.linalg.vecdot(a.flatten(2), b.flatten(2), dim=2)
 
 
 def _amax(a: torch.Tensor) -> torch.Tensor:
-    return a.abs().amax(dim=(1, 2))
+    return a.abs().flatten(2).amax(dim=2)
 
 
 def _expand(gm: torch.Tensor) -> torch.Tensor:
-    """(G, M) -> (G, 1, 1, M), to scale theta- or logit-shaped tensors per problem."""
-    return gm[:, None, None, :]
+    """(G, M) -> (G, M, 1, 1), to scale theta- or logit-shaped tensors per problem."""
+    return gm[:, :, None, None]
 
 
 @contextlib.contextmanager
 def threads_for(work: float, device: torch.device):
-    """Run small CPU solves single-threaded.
+    """Run small CPU work single-threaded.
 
     Below about a million multiply-adds per matrix product, splitting the work over
     threads costs more than it saves, and on a busy machine waking threads can slow a
@@ -357,21 +357,19 @@ def solve_logistic(X, Y, weights, C, *, penalty: str | None = "l2", fit_intercep
     G, M, Kp, F = prob.G, prob.M, prob.Kp, prob.n_features
     rows = F + int(fit_intercept)
     dtype, device = data.X.dtype, data.X.device
-    theta = torch.zeros((G, rows, Kp, M), dtype=dtype, device=device)
+    theta = torch.zeros((G, M, Kp, rows), dtype=dtype, device=device)
     if init is not None:
         coef0, b0 = init
-        theta[:, :F] = torch.broadcast_to(coef0.to(dtype=dtype, device=device),
-                                          (G, M, Kp, F)).permute(0, 3, 2, 1)
+        theta[..., :F] = torch.broadcast_to(coef0.to(dtype=dtype, device=device), (G, M, Kp, F))
         if fit_intercept:
-            theta[:, F] = torch.broadcast_to(b0.to(dtype=dtype, device=device),
-                                             (G, M, Kp)).permute(0, 2, 1)
+            theta[..., F] = torch.broadcast_to(b0.to(dtype=dtype, device=device), (G, M, Kp))
     with threads_for(prob.n * F * Kp * M, device), torch.no_grad():
         if penalty == "l1":
             theta, n_iter, converged = _fista(prob, theta, max_iter, tol)
         else:
             theta, n_iter, converged = _lbfgs(prob, theta, max_iter, tol, memory)
-    coef = theta[:, :F].permute(0, 3, 2, 1).contiguous()
-    intercept = (theta[:, F].permute(0, 2, 1).contiguous() if fit_intercept
+    coef = theta[..., :F].contiguous()
+    intercept = (theta[..., F].contiguous() if fit_intercept
                  else torch.zeros((G, M, Kp), dtype=dtype, device=device))
     if not binary:
         # Unpenalised directions (intercepts always; all weights without a penalty)
@@ -398,17 +396,22 @@ class _Tracker:
         gi, mi = torch.nonzero(done & self.active, as_tuple=True)
         if gi.numel():
             G0, M0 = self.g_map[gi], self.m_map[mi]
-            out[G0, :, :, M0] = theta[gi, :, :, mi]
+            out[G0, M0] = theta[gi, mi]
             self.n_iter[G0, M0] = it
             self.converged[G0, M0] = conv[gi, mi]
         self.active = self.active & ~done
 
     def compact_index(self):
-        """Indices of the groups / problems to keep, or None when compaction is not worth it."""
+        """Indices of the groups / problems still running, or None when not worth it.
+
+        Compaction copies the running problems' state (about one pass over the logits
+        and the L-BFGS history), cheaper than more matrix products over finished
+        problems once a tenth of the batch has finished.
+        """
         keep_g = self.active.any(dim=1)
         keep_m = self.active.any(dim=0)
         G, M = self.active.shape
-        if int(keep_g.sum()) * int(keep_m.sum()) > 0.75 * G * M:
+        if int(keep_g.sum()) * int(keep_m.sum()) > 0.9 * G * M:
             return None
         g_idx = torch.nonzero(keep_g, as_tuple=True)[0]
         m_idx = torch.nonzero(keep_m, as_tuple=True)[0]
@@ -419,8 +422,8 @@ class _Tracker:
 
 
 def _take(x: torch.Tensor, gi: torch.Tensor, mi: torch.Tensor) -> torch.Tensor:
-    """Compact a (G, ..., M) tensor."""
-    return x[gi][..., mi]
+    """Compact a (G, M, ...) tensor."""
+    return x[gi][:, mi]
 
 
 def _lbfgs(prob: _Problems, theta: torch.Tensor, max_iter: int, tol: float, memory: int):
@@ -433,12 +436,12 @@ def _lbfgs(prob: _Problems, theta: torch.Tensor, max_iter: int, tol: float, memo
 
     def gradient(state, theta_):
         g = prob.data_gradient(prob.residual(state))
-        g[:, :F] += _expand(prob.lam) * theta_[:, :F]
+        g[..., :F].addcmul_(theta_[..., :F], _expand(prob.lam))
         return g
 
     Z = prob.logits(theta)
     f, state = prob.evaluate(Z)
-    pen = prob.penalised_rows(theta)
+    pen = prob.penalised(theta)
     f = f + 0.5 * prob.lam * _dot(pen, pen)
     g = gradient(state, theta)
     del state
@@ -453,7 +456,7 @@ def _lbfgs(prob: _Problems, theta: torch.Tensor, max_iter: int, tol: float, memo
         if idx is not None:
             gi, mi = idx
             prob.compact(gi, mi)
-            theta, Z, f, g = _take(theta, gi, mi), _take(Z, gi, mi), f[gi][:, mi], _take(g, gi, mi)
+            theta, Z, f, g = _take(theta, gi, mi), _take(Z, gi, mi), _take(f, gi, mi), _take(g, gi, mi)
     while bool(tr.active.any()) and it < max_iter:
         it += 1
         active = tr.active
@@ -463,7 +466,7 @@ def _lbfgs(prob: _Problems, theta: torch.Tensor, max_iter: int, tol: float, memo
         for s_i, y_i, r_i in zip(reversed(S), reversed(Yh), reversed(rho), strict=True):
             a = r_i * _dot(s_i, q)
             alphas.append(a)
-            q -= _expand(a) * y_i
+            q.addcmul_(y_i, _expand(a), value=-1)
         r = prob.precondition(q)
         if S:
             yHy = _dot(Yh[-1], prob.precondition(Yh[-1]))
@@ -471,10 +474,10 @@ def _lbfgs(prob: _Problems, theta: torch.Tensor, max_iter: int, tol: float, memo
             ok = (rho[-1] > 0) & (yHy > 0)
             gamma = torch.where(ok, sy / torch.where(ok, yHy, torch.ones_like(yHy)),
                                 torch.ones_like(sy))
-            r = r * _expand(gamma)
+            r *= _expand(gamma)
         for s_i, y_i, r_i, a in zip(S, Yh, rho, reversed(alphas), strict=True):
             b = r_i * _dot(y_i, r)
-            r += _expand(a - b) * s_i
+            r.addcmul_(s_i, _expand(a - b))
         d = r.neg_()
         gd = _dot(g, d)
         bad = (gd >= 0) & active  # not a descent direction: use the preconditioned gradient
@@ -482,11 +485,11 @@ def _lbfgs(prob: _Problems, theta: torch.Tensor, max_iter: int, tol: float, memo
             d = torch.where(_expand(bad), -prob.precondition(g), d)
             gd = _dot(g, d)
         act = active.to(dtype)
-        d = d * _expand(act)
+        d *= _expand(act)
         gd = gd * act
         # backtracking line search along d; the logits are linear in the step
         Zd = prob.logits(d)
-        pen_t, pen_d = prob.penalised_rows(theta), prob.penalised_rows(d)
+        pen_t, pen_d = prob.penalised(theta), prob.penalised(d)
         tt, td, dd = _dot(pen_t, pen_t), _dot(pen_t, pen_d), _dot(pen_d, pen_d)
         if S:
             step = torch.ones_like(f)
@@ -518,13 +521,13 @@ def _lbfgs(prob: _Problems, theta: torch.Tensor, max_iter: int, tol: float, memo
         failed = ~accepted  # no decrease found: the precision is exhausted
         step = torch.where(failed, torch.zeros_like(step), step)
         f_new = torch.where(failed, f, f_new)
-        s = d * _expand(step)
+        s = d.mul_(_expand(step))
         theta = theta + s
         refresh = it % 25 == 0  # recompute the incremental logits to limit drift
         if refresh:
             Z = prob.logits(theta)
         else:
-            Z = Z_next if Z_next is not None else torch.addcmul(Z, Zd, _expand(step))
+            Z = Z_next if Z_next is not None else Z.addcmul_(Zd, _expand(step))
         if state is None or refresh:
             _, state = prob.evaluate(Z)
         del Zd, Z_next
@@ -552,10 +555,10 @@ def _lbfgs(prob: _Problems, theta: torch.Tensor, max_iter: int, tol: float, memo
         if idx is not None and bool(tr.active.any()):
             gi, mi = idx
             prob.compact(gi, mi)
-            theta, Z, f, g = _take(theta, gi, mi), _take(Z, gi, mi), f[gi][:, mi], _take(g, gi, mi)
+            theta, Z, f, g = _take(theta, gi, mi), _take(Z, gi, mi), _take(f, gi, mi), _take(g, gi, mi)
             S = [_take(x, gi, mi) for x in S]
             Yh = [_take(x, gi, mi) for x in Yh]
-            rho = [x[gi][:, mi] for x in rho]
+            rho = [_take(x, gi, mi) for x in rho]
     tr.record(out, theta, tr.active.clone(), it, torch.zeros_like(tr.active))
     return out, tr.n_iter, tr.converged
 
@@ -579,8 +582,8 @@ def _fista(prob: _Problems, theta: torch.Tensor, max_iter: int, tol: float):
     L = (0.25 * cmax * top)[:, None].expand(G, M).clone().clamp_min(1e-12)
 
     def prox(v, Lc):
-        w = _soft_threshold(v[:, :F], _expand(prob.lam / Lc))
-        return torch.cat([w, v[:, F:]], dim=1) if prob.fit_intercept else w
+        w = _soft_threshold(v[..., :F], _expand(prob.lam / Lc))
+        return torch.cat([w, v[..., F:]], dim=3) if prob.fit_intercept else w
 
     x = theta
     Zx = prob.logits(x)
@@ -632,6 +635,6 @@ def _fista(prob: _Problems, theta: torch.Tensor, max_iter: int, tol: float):
             prob.compact(gi, mi)
             x, Zx = _take(x, gi, mi), _take(Zx, gi, mi)
             x_prev, Zx_prev = _take(x_prev, gi, mi), _take(Zx_prev, gi, mi)
-            tk, L = tk[gi][:, mi], L[gi][:, mi]
+            tk, L = _take(tk, gi, mi), _take(L, gi, mi)
     tr.record(out, x, tr.active.clone(), it, torch.zeros_like(tr.active))
     return out, tr.n_iter, tr.converged

@@ -89,11 +89,11 @@ def _fixed_fold_weights(cw: np.ndarray, codes: torch.Tensor, train: torch.Tensor
 def _logits(X: torch.Tensor, coef: torch.Tensor, intercept: torch.Tensor) -> torch.Tensor:
     """Logits of every problem on every sample.
 
-    X (G, n, F), coef (G, M, Kp, F), intercept (G, M, Kp) -> (G, n, Kp, M).
+    X (G, n, F), coef (G, M, Kp, F), intercept (G, M, Kp) -> (G, M, Kp, n).
     """
     G, M, Kp, F = coef.shape
-    W = coef.permute(0, 3, 2, 1).reshape(G, F, Kp * M)
-    return torch.matmul(X, W).view(G, X.shape[1], Kp, M) + intercept.permute(0, 2, 1).unsqueeze(1)
+    Z = torch.matmul(coef.reshape(G, M * Kp, F), X.transpose(1, 2)).view(G, M, Kp, X.shape[1])
+    return Z + intercept.unsqueeze(-1)
 
 
 def _scores_from_logits(Z: torch.Tensor, codes: torch.Tensor, test: torch.Tensor,
@@ -102,9 +102,9 @@ def _scores_from_logits(Z: torch.Tensor, codes: torch.Tensor, test: torch.Tensor
 
     Parameters
     ----------
-    Z : (..., n, Kp, M) logits (``Kp == 1`` for binary problems)
-    codes : (n, M) or (n, 1) true class codes
-    test : (n, M) float test masks
+    Z : (..., M, Kp, n) logits (``Kp == 1`` for binary problems)
+    codes : (M, n) or (1, n) true class codes
+    test : (M, n) float test masks
     scoring : one of ``SCORINGS``
 
     Returns
@@ -113,18 +113,18 @@ def _scores_from_logits(Z: torch.Tensor, codes: torch.Tensor, test: torch.Tensor
     """
     binary = Z.shape[-2] == 1
     codes = codes.long()
-    n_test = test.sum(0).clamp_min(1)
+    n_test = test.sum(-1).clamp_min(1)
     if scoring in ("accuracy", "balanced_accuracy"):
-        pred = (Z[..., 0, :] > 0).long() if binary else Z.argmax(-2)  # (..., n, M)
+        pred = (Z[..., 0, :] > 0).long() if binary else Z.argmax(-2)  # (..., M, n)
         hit = (pred == codes).to(test.dtype)
         if scoring == "accuracy":
-            return (hit * test).sum(-2) / n_test
-        recall = torch.zeros(hit.shape[:-2] + hit.shape[-1:], dtype=test.dtype, device=test.device)
+            return (hit * test).sum(-1) / n_test
+        recall = torch.zeros(hit.shape[:-1], dtype=test.dtype, device=test.device)
         n_present = torch.zeros_like(n_test)
         for k in range(n_classes):
             in_k = (codes == k).to(test.dtype) * test
-            count = in_k.sum(0)
-            recall = recall + (hit * in_k).sum(-2) / count.clamp_min(1)
+            count = in_k.sum(-1)
+            recall = recall + (hit * in_k).sum(-1) / count.clamp_min(1)
             n_present = n_present + (count > 0).to(test.dtype)
         return recall / n_present.clamp_min(1)
     if scoring == "neg_log_loss":
@@ -137,7 +137,7 @@ def _scores_from_logits(Z: torch.Tensor, codes: torch.Tensor, test: torch.Tensor
             idx = codes.unsqueeze(-2).expand(Z.shape[:-2] + (1, Z.shape[-1]))
             p = torch.gather(P, -2, idx)[..., 0, :]
         ll = -torch.log(p.clamp(eps, 1 - eps))
-        return -(ll * test).sum(-2) / n_test
+        return -(ll * test).sum(-1) / n_test
     raise ParameterError(f"Unknown scoring {scoring!r}; allowed: {SCORINGS}.")
 
 
@@ -483,10 +483,10 @@ class LogisticDecoder(_LogisticBase):
             Y1 = _solvers.one_hot(codes, K, dt)  # (b, n, K)
             Yp = Y1.unsqueeze(1).expand(b, n_folds, n, K).reshape(b * n_folds, n, K)
             sol = self._solve(None, Yp, w.reshape(b * n_folds, n), data=data)
-            codes_m = codes.unsqueeze(1).expand(b, n_folds, n).reshape(-1, n).t()  # (n, M)
-            te_m = te.reshape(-1, n).t()
+            codes_m = codes.unsqueeze(1).expand(b, n_folds, n).reshape(-1, n)  # (M, n)
+            te_m = te.reshape(-1, n)
             if not generalize:
-                Z = _logits(Xg, sol.coef, sol.intercept)  # (G, n, Kp, M)
+                Z = _logits(Xg, sol.coef, sol.intercept)  # (G, M, Kp, n)
                 s = _scores_from_logits(Z, codes_m, te_m, scoring, K)  # (G, M)
                 s = s.reshape(G, b, n_folds).permute(1, 2, 0)
                 out.append(to_numpy(s if grouped else s[..., 0]))
@@ -495,7 +495,7 @@ class LogisticDecoder(_LogisticBase):
                 for g in range(G):
                     coef = sol.coef[g:g + 1].expand(G, -1, -1, -1)
                     icpt = sol.intercept[g:g + 1].expand(G, -1, -1)
-                    Z = _logits(Xg, coef, icpt)  # (G_test, n, Kp, M)
+                    Z = _logits(Xg, coef, icpt)  # (G_test, M, Kp, n)
                     rows.append(_scores_from_logits(Z, codes_m, te_m, scoring, K))  # (G_test, M)
                 s = torch.stack(rows, 0).reshape(G, G, b, n_folds).permute(2, 3, 0, 1)
                 out.append(to_numpy(s))
@@ -662,8 +662,8 @@ class LogisticDecoderCV(_LogisticBase):
                                  tol=self.tol)
         with _solvers.threads_for(Xt.numel() * K * n_folds, dev):
             data = _solvers.prepare_data(Xt, self.fit_intercept)
-            codes_t = torch.as_tensor(codes, device=dev)[:, None]
-            te = torch.as_tensor(test, dtype=dt, device=dev).t()  # (n, folds)
+            codes_t = torch.as_tensor(codes, device=dev)[None, :]
+            te = torch.as_tensor(test, dtype=dt, device=dev)  # (folds, n)
             scores = np.empty((n_folds, n_C))
             n_iter = np.empty((n_folds, n_C), dtype=np.int32)
             coef_path, icpt_path = [], []
@@ -673,7 +673,7 @@ class LogisticDecoderCV(_LogisticBase):
             for j, C in enumerate(Cs):
                 sol = solver._solve(None, Y, w_fold, C=float(C), init=init, data=data)
                 init = (sol.coef, sol.intercept)
-                Z = _logits(data.X, sol.coef, sol.intercept)  # (1, n, Kp, folds)
+                Z = _logits(data.X, sol.coef, sol.intercept)  # (1, folds, Kp, n)
                 scores[:, j] = to_numpy(_scores_from_logits(Z, codes_t, te, self.scoring, K)[0])
                 n_iter[:, j] = to_numpy(sol.n_iter[0])
                 coef_path.append(sol.coef[0])

@@ -181,7 +181,8 @@ class TimeResolvedDecoder(NeuroMLEstimator):
         coords = {d: t for d in dims}
         if lead is not None:
             dims = [lead, *dims]
-        return xr.DataArray(values, dims=dims, coords=coords, name="score")
+        attrs = dict(getattr(self, "_score_attrs", {}))
+        return xr.DataArray(values, dims=dims, coords=coords, name="score", attrs=attrs)
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y, groups=None):
@@ -216,6 +217,10 @@ class TimeResolvedDecoder(NeuroMLEstimator):
             self.times_ = np.asarray(X.coords[X.dims[1]].values)
         else:
             self.times_ = np.arange(n_times)
+        default = "accuracy" if classifier else "r2"
+        self._score_attrs = {"scoring": self.scoring if isinstance(self.scoring, str) else default}
+        if isinstance(X, xr.DataArray) and "align_to" in X.attrs:
+            self._score_attrs["align_to"] = X.attrs["align_to"]
         splits = resolve_splits(self.cv, y, groups, classifier=classifier)
         train, test = split_masks(splits, n_trials)
         Xg = Xt.transpose(0, 1).contiguous()  # (time, trial, unit)

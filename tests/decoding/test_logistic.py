@@ -279,3 +279,20 @@ def test_cv_planted_C():
     ref = _sk_cv(Cs=[1e-4, 1e-3, 1.0], cv=cv, scoring="accuracy").fit(X, y)
     assert ours.C_ == ref.C_ == 1.0
     assert ours.scores_[:, 2].mean() > ours.scores_[:, 0].mean() + 0.1
+
+
+@pytest.mark.parametrize("K", [2, 4])
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_matches_cpu(K):
+    X, y = _data(K=K)
+    cpu = LogisticDecoder(device="cpu", **TIGHT).fit(X, y)
+    gpu = LogisticDecoder(device="cuda", **TIGHT).fit(X, y)
+    assert gpu.device_.type == "cuda"
+    np.testing.assert_allclose(gpu.predict_proba(X), cpu.predict_proba(X), atol=1e-7)
+    Pt = gpu.predict_proba(torch.as_tensor(X, device="cuda"))
+    assert Pt.device.type == "cuda"
+    cv = StratifiedKFold(3)
+    a = LogisticDecoderCV(Cs=4, cv=cv, device="cpu", **TIGHT).fit(X, y)
+    b = LogisticDecoderCV(Cs=4, cv=cv, device="cuda", **TIGHT).fit(X, y)
+    np.testing.assert_allclose(a.scores_, b.scores_, atol=1e-9)

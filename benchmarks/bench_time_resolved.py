@@ -1,0 +1,137 @@
+"""TimeResolvedDecoder against a loop of scikit-learn LogisticRegression fits.
+
+The loop is what MNE's ``SlidingEstimator`` does: one ``LogisticRegression`` per time
+bin and fold. Data: 400 trials x 100 time bins x 128 units, two classes; Poisson counts
+whose class difference switches on at bin 30, z-scored per unit and bin (as the
+``StandardScaler`` of a decoding pipeline would). Both use the same 5 stratified folds,
+``C=1`` and ``tol=1e-4``; neuroml solves all 100 bins x 5 folds in one batched solve.
+
+Agreement: per-(fold, bin) accuracies equal up to a rare flipped held-out prediction
+(both solvers stop within ``tol`` of the optimum): the mean absolute difference must be
+below 0.5 points and the largest one at most two test trials. With ``--generalize`` the
+temporal-generalisation matrix (train bin x test bin) is also compared with the loop
+(scikit-learn scored on every test bin, MNE's ``GeneralizingEstimator``).
+
+Each library is timed the best of ``--repeats`` runs, taking turns. ``--threads`` sets
+the threads of both (torch, and BLAS/OpenMP through threadpoolctl).
+
+Run with ``python benchmarks/bench_time_resolved.py`` (``--n-times 30`` for a quick run,
+``--device cuda`` on a GPU machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import time
+import warnings
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from threadpoolctl import threadpool_limits
+
+from neuroml import LogisticDecoder, TimeResolvedDecoder
+
+
+def make_data(n_trials: int, n_times: int, n_units: int, onset: int, seed: int = 0):
+    """z-scored Poisson counts (trial, time, unit) with a class code from bin ``onset`` on."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n_trials)
+    base = rng.uniform(2.0, 8.0, n_units)
+    code = rng.normal(0.0, 0.25, n_units)
+    gain = (np.arange(n_times) >= onset).astype(float)
+    rates = base * np.exp(np.outer(2 * y - 1, code)[:, None, :] * gain[None, :, None])
+    X = rng.poisson(np.broadcast_to(rates, (n_trials, n_times, n_units))).astype(np.float64)
+    X -= X.mean(axis=0)
+    X /= X.std(axis=0) + 1e-12
+    return X, y
+
+
+def sklearn_loop(X, y, splits, generalize: bool):
+    n_times = X.shape[1]
+    shape = (len(splits), n_times, n_times) if generalize else (len(splits), n_times)
+    out = np.empty(shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for f, (tr, te) in enumerate(splits):
+            for t in range(n_times):
+                model = LogisticRegression(C=1.0, tol=1e-4).fit(X[tr, t], y[tr])
+                if generalize:
+                    for u in range(n_times):
+                        out[f, t, u] = model.score(X[te, u], y[te])
+                else:
+                    out[f, t] = model.score(X[te, t], y[te])
+    return out
+
+
+def interleaved(fns: dict, repeats: int, sync=None) -> tuple[dict, dict]:
+    """Best wall time of each function over ``repeats`` rounds (taking turns), last results."""
+    best, results = dict.fromkeys(fns, np.inf), {}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            results[name] = None
+            if sync:
+                sync()
+            t0 = time.perf_counter()
+            results[name] = fn()
+            if sync:
+                sync()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best, results
+
+
+def main(n_trials=400, n_times=100, n_units=128, n_folds=5, device="cpu", repeats=3,
+         threads=None, generalize=False) -> dict:
+    X, y = make_data(n_trials, n_times, n_units, onset=int(0.3 * n_times))
+    cv = StratifiedKFold(n_folds, shuffle=True, random_state=0)
+    splits = list(cv.split(X[:, 0], y))
+    limit = threadpool_limits(threads) if threads else contextlib.nullcontext()
+    if threads:
+        torch.set_num_threads(threads)
+    print(f"data: {n_trials} trials x {n_times} bins x {n_units} units; {n_folds} folds; "
+          f"generalize={generalize}; torch threads={torch.get_num_threads()}; device={device}")
+    sync = torch.cuda.synchronize if str(device).startswith("cuda") else None
+
+    def ours():
+        est = TimeResolvedDecoder(LogisticDecoder(C=1.0, tol=1e-4, device=device), cv=cv,
+                                  generalize=generalize, device=device)
+        return est.fit(X, y).scores_.values
+
+    fns = {"sklearn": lambda: sklearn_loop(X, y, splits, generalize), "neuroml": ours}
+    with limit:
+        TimeResolvedDecoder(cv=2, device=device).fit(X[:40, :3], y[:40])  # warm-up
+        best, res = interleaved(fns, repeats, sync)
+    diff = np.abs(res["neuroml"] - res["sklearn"])
+    n_test = min(len(te) for _, te in splits)
+    ratio = best["sklearn"] / best["neuroml"]
+    print(f"sklearn loop of {len(splits) * n_times} LogisticRegression fits: {best['sklearn']:8.3f} s")
+    print(f"neuroml TimeResolvedDecoder (one batched solve) : {best['neuroml']:8.3f} s")
+    print(f"accuracy difference per (fold, bin{', bin' if generalize else ''}): mean "
+          f"{100 * diff.mean():.3f} points, max {100 * diff.max():.2f} points "
+          f"(one test trial = {100 / n_test:.2f} points)")
+    print(f"mean accuracy after onset: neuroml {res['neuroml'][..., int(0.3 * n_times):].mean():.3f}, "
+          f"sklearn {res['sklearn'][..., int(0.3 * n_times):].mean():.3f}")
+    assert diff.mean() < 0.005, diff.mean()
+    assert diff.max() <= 2 / n_test + 1e-9, diff.max()
+    print(f"ratio sklearn / neuroml = {ratio:.1f}x")
+    return {"sklearn_s": best["sklearn"], "neuroml_s": best["neuroml"], "ratio": ratio,
+            "mean_abs_difference": float(diff.mean())}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n-trials", type=int, default=400)
+    parser.add_argument("--n-times", type=int, default=100)
+    parser.add_argument("--n-units", type=int, default=128)
+    parser.add_argument("--n-folds", type=int, default=5)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for both libraries (default: all cores)")
+    parser.add_argument("--generalize", action="store_true",
+                        help="temporal generalisation (train bin x test bin)")
+    args = parser.parse_args()
+    main(args.n_trials, args.n_times, args.n_units, args.n_folds, args.device, args.repeats,
+         args.threads, args.generalize)
