@@ -339,3 +339,33 @@ def test_batched_scoring_must_be_batched():
     with pytest.raises(ParameterError, match="is not batched"):
         est._batched_cv_scores(torch.zeros(10, 2), np.zeros((1, 10)), train, test,
                                scoring="accuracy")
+
+
+def test_permutation_test_with_ridge_is_batched_and_equals_sklearn():
+    from sklearn.model_selection import permutation_test_score
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(150, 10))
+    y = X[:, 0] + rng.normal(size=150)
+    res = neuroml.permutation_test(LinearDecoder(1.0, device="cpu"), X, y, n_permutations=50,
+                                   cv=KFold(5), random_state=0)
+    score, null, pvalue = permutation_test_score(Ridge(1.0), X, y, cv=KFold(5),
+                                                 n_permutations=50, random_state=0)
+    assert res.batched
+    assert res.score == pytest.approx(score, rel=1e-10)
+    np.testing.assert_allclose(np.sort(res.null), np.sort(null), rtol=1e-9, atol=1e-12)
+    assert res.pvalue == pytest.approx(pvalue)
+
+
+def test_time_resolved_ridge_equals_cross_val_score_per_bin():
+    from sklearn.model_selection import cross_val_score
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(60, 6, 5))  # trials, time bins, units
+    y = X[:, :, 0].mean(axis=1) + 0.1 * rng.normal(size=60)
+    trd = neuroml.TimeResolvedDecoder(LinearDecoder(1.0, device="cpu"), cv=KFold(5),
+                                      device="cpu").fit(X, y)
+    expected = [cross_val_score(Ridge(1.0), X[:, t], y, cv=KFold(5)).mean() for t in range(6)]
+    np.testing.assert_allclose(trd.mean_scores_.values, expected, rtol=1e-9, atol=1e-12)
+    for t, est in enumerate(trd.estimators_):
+        np.testing.assert_allclose(est.coef_, Ridge(1.0).fit(X[:, t], y).coef_, rtol=1e-9)
