@@ -46,7 +46,7 @@ class Progress:
         """A recording started step ``index`` (0 = loading)."""
         self.partial[recording_id] = index
         self.current = f"{recording_id}: {name}"
-        self.draw()
+        self.draw(force=index == 0)  # always show a recording starting
 
     def finished(self, recording_id: str, ok: bool) -> None:
         """A recording finished (successfully or not)."""

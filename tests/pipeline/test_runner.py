@@ -208,7 +208,7 @@ def test_progress_bar_on_a_terminal(good_dir, pipeline_file, tmp_path, monkeypat
     run_pipeline(pipeline_file(), [good_dir], tmp_path / "out", progress=True)
     text = stream.getvalue()
     assert "\r" in text and "3/3 recordings" in text
-    assert "dec_1: test_mean_rate" in text  # per-step progress
+    assert "dec_1: load" in text  # per-step progress (later steps may be throttled)
 
 
 def test_step_warnings_are_collected_per_recording(good_dir, pipeline_file, tmp_path, caplog):
