@@ -18,6 +18,7 @@ import json
 import math
 import os
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -234,13 +235,19 @@ def sanitize_array(da: xr.DataArray, name: str | None = None) -> xr.DataArray:
                         attrs=_sanitize_attrs(da.attrs))
 
 
+_NETCDF_LOCK = threading.Lock()
+
+
 def write_array(path, da: xr.DataArray, name: str | None = None) -> Path:
     """Write a DataArray as NetCDF-4 atomically (after :func:`sanitize_array`).
 
     Read it back with ``xarray.open_dataarray(path)`` (or ``load_dataarray``).
     """
     clean = sanitize_array(da, name)
-    with atomic_path(path) as tmp:
+    # The netCDF-C/HDF5 libraries are not thread-safe: workers that are threads of one
+    # process (a Dask LocalCluster with processes=False, multi-threaded Dask workers)
+    # must not write at the same time, or the process crashes.
+    with _NETCDF_LOCK, atomic_path(path) as tmp:
         clean.to_netcdf(tmp, format="NETCDF4")
     return Path(path)
 
