@@ -188,11 +188,19 @@ def _close_figure(fig) -> None:
         plt.close(fig)
 
 
+_THREAD_LOCK = threading.Lock()
+
+
 def process_recording(task: RecordingTask, events: Callable | None = None) -> RecordingResult:
     """Load one recording, run every step, write the outputs and, last, the done-marker.
 
     Never raises for a problem with the recording: the returned result says
     ``status="failed"`` with the error and where it happened.
+
+    Workers that are threads of one process (a Dask cluster of threads) process one
+    recording at a time: HDF5 (read by h5py for NWB) and netCDF-C (written for the
+    arrays) are not thread-safe across libraries, and concurrent calls can crash the
+    process. Worker processes are not limited.
 
     Parameters
     ----------
@@ -200,6 +208,13 @@ def process_recording(task: RecordingTask, events: Callable | None = None) -> Re
     events : callable, default=None
         Called with ``("step", recording_id, index, name)`` as each step starts.
     """
+    if threading.current_thread() is threading.main_thread():
+        return _process(task, events)
+    with _THREAD_LOCK:
+        return _process(task, events)
+
+
+def _process(task: RecordingTask, events: Callable | None) -> RecordingResult:
     t_start = time.perf_counter()
     result = RecordingResult(recording_id=task.recording_id, path=task.path, status="failed",
                              started=now(), worker=f"{socket.gethostname()}:{os.getpid()}")
