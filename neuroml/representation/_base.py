@@ -55,7 +55,7 @@ class _Flat:
         return len(self.shape) == 2
 
 
-class RepresentationMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuroMLEstimator):
+class _RepresentationBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuroMLEstimator):
     """Shared plumbing: validation, flattening, float64 inference, trial splits."""
 
     _module_attributes = ("module_",)

@@ -12,7 +12,7 @@ from .._validation import Interval, Options
 from ..device import seed_from, torch_seed
 from ..errors import ParameterError
 from ..training import TRAINING_CONSTRAINTS, Trainer
-from ._base import RepresentationMixin, check_latents
+from ._base import _RepresentationBase, check_latents
 from ._networks import ACTIVATIONS, AutoencoderNet
 
 __all__ = ["Autoencoder"]
@@ -40,7 +40,7 @@ def check_counts(X: torch.Tensor, owner: str, param: str) -> None:
         )
 
 
-class Autoencoder(RepresentationMixin):
+class Autoencoder(_RepresentationBase):
     """Autoencoder of neural activity: latents that reconstruct the population.
 
     An encoder network maps each sample (a time bin of ``n_features`` units) to

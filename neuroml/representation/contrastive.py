@@ -13,7 +13,7 @@ from .._validation import Interval, Options
 from ..device import seed_from, torch_seed
 from ..errors import ParameterError
 from ..training import TRAINING_CONSTRAINTS, Trainer
-from ._base import _CHUNK, RepresentationMixin, _Flat
+from ._base import _CHUNK, _Flat, _RepresentationBase
 from ._networks import ACTIVATIONS, WindowEncoder
 
 __all__ = ["ContrastiveEmbedding", "infonce", "time_anchors"]
@@ -70,7 +70,7 @@ class _Structure:
         return self.start[:, None] + p
 
 
-class ContrastiveEmbedding(RepresentationMixin):
+class ContrastiveEmbedding(_RepresentationBase):
     """Contrastive embedding of neural activity on the unit sphere (CEBRA-style InfoNCE).
 
     An encoder (a 1-D convolution over a window of ``window`` time bins, then an MLP)

@@ -12,7 +12,7 @@ import torch
 from .._validation import Interval, Options, check_param
 from ..device import seed_from, torch_seed
 from ..training import TRAINING_CONSTRAINTS, Trainer
-from ._base import RepresentationMixin, check_latents
+from ._base import _RepresentationBase, check_latents
 from ._networks import ACTIVATIONS, VAENet
 from .autoencoder import check_counts
 
@@ -44,7 +44,7 @@ def elbo_terms(module: VAENet, x: torch.Tensor, likelihood: str, generator=None)
         kl_to_standard_normal(mu, logvar)
 
 
-class VAE(RepresentationMixin):
+class VAE(_RepresentationBase):
     """Variational autoencoder of neural activity (beta-VAE).
 
     The encoder gives a Gaussian posterior ``q(z | x) = N(mu(x), diag(sigma(x)**2))``
