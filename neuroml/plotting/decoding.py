@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 from matplotlib.axes import Axes
-from matplotlib.colors import Normalize
+from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.transforms import blended_transform_factory
 
 from ..errors import ParameterError
@@ -47,7 +47,8 @@ def plot_decoding_over_time(scores: xr.DataArray, *, chance: float | None = None
         Chance level, drawn as a dashed horizontal line.
     pvalues : array-like or DataArray of shape (n_times,), default=None
         One p-value per time bin (e.g. from a permutation test); bins with
-        ``p < alpha`` are marked by a bar along the bottom of the axes.
+        ``p <= alpha`` (the exact level of a permutation test) are marked by a bar
+        along the bottom of the axes.
     alpha : float, default=0.05
         Significance level for ``pvalues``.
     ax : matplotlib.axes.Axes, default=None
@@ -92,7 +93,7 @@ def plot_decoding_over_time(scores: xr.DataArray, *, chance: float | None = None
                 f"The 'pvalues' parameter of {owner} needs one p-value per time bin "
                 f"({times.size}). Got {p.size} instead."
             )
-        sig = p < alpha
+        sig = p <= alpha
         if sig.any():
             edges = _bin_edges(times)
             trans = blended_transform_factory(ax.transData, ax.transAxes)
@@ -101,7 +102,7 @@ def plot_decoding_over_time(scores: xr.DataArray, *, chance: float | None = None
             for i, (a, b) in enumerate(zip(starts, stops)):
                 ax.plot([edges[a], edges[b + 1]], [0.03, 0.03], transform=trans, color="k",
                         linewidth=3, solid_capstyle="butt",
-                        label=f"p < {alpha:g}" if i == 0 else None)
+                        label=f"p ≤ {alpha:g}" if i == 0 else None)
     if times.size > 1:
         ax.set_xlim(times.min(), times.max())
     ax.set_xlabel(time_label(scores.attrs))
@@ -159,9 +160,15 @@ def plot_temporal_generalization(matrix: xr.DataArray, *, chance: float | None =
     te, tr = _bin_edges(test), _bin_edges(train)
     chance = matrix.attrs.get("chance") if chance is None else chance
     if chance is not None:
-        half = vlim if vlim is not None else np.nanmax(np.abs(values - chance))
-        half = float(half) if np.isfinite(half) and half > 0 else 1e-12
-        norm = Normalize(vmin=chance - half, vmax=chance + half)
+        if vlim is not None:
+            norm = Normalize(vmin=chance - float(vlim), vmax=chance + float(vlim))
+        else:
+            # Centred on chance but spanning only the data, so an accuracy scale never
+            # shows impossible values (e.g. negative accuracies below a low chance level).
+            eps = 1e-9 * max(1.0, abs(chance))
+            lo = min(float(np.nanmin(values)), chance - eps)
+            hi = max(float(np.nanmax(values)), chance + eps)
+            norm = TwoSlopeNorm(vcenter=chance, vmin=lo, vmax=hi)
         colormap = cmap
     else:
         norm, colormap = None, "viridis"

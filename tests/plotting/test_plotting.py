@@ -195,7 +195,7 @@ def test_plot_decoding_over_time(tmp_path):
     bars = [ln for ln in ax.lines if ln.get_linewidth() == 3]
     assert len(bars) == 1  # one contiguous run of significant bins
     x0, x1 = bars[0].get_xdata()
-    sig_times = scores["time"].values[pvalues < 0.05]
+    sig_times = scores["time"].values[pvalues <= 0.05]
     assert x0 == pytest.approx(sig_times.min() - 0.01) and x1 == pytest.approx(sig_times.max() + 0.01)
     assert ax.get_xlabel() == "Time from stimulus (s)"
     assert ax.get_ylabel() == "Accuracy"
@@ -224,8 +224,12 @@ def test_plot_temporal_generalization(tmp_path):
     im = ax.images[0]
     np.testing.assert_allclose(im.get_array(), values)
     vmin, vmax = im.get_clim()
-    assert (vmin + vmax) / 2 == pytest.approx(0.5)
-    assert vmax - 0.5 == pytest.approx(np.abs(values - 0.5).max())
+    # centred on chance, spanning only the data (no impossible accuracies on the scale)
+    assert im.norm.vcenter == pytest.approx(0.5)
+    assert (vmin, vmax) == (pytest.approx(values.min()), pytest.approx(values.max()))
+    # an explicit vlim is a symmetric half-range around chance
+    im2 = nplt.plot_temporal_generalization(matrix, chance=0.5, vlim=0.5).images[0]
+    assert im2.get_clim() == (pytest.approx(0.0), pytest.approx(1.0))
     assert im.get_cmap().name == "RdBu_r"
     assert ax.get_xlabel() == "Testing time from stimulus (s)"
     assert ax.get_ylabel() == "Training time from stimulus (s)"

@@ -284,7 +284,7 @@ def decode_over_time(ctx, *, epochs, label, C, cv, scoring, n_permutations, corr
     }
     ax = plot_decoding_over_time(fold_scores, chance=chance,
                                  pvalues=None if pvalues is None else pvalues.values,
-                                 alpha=float(np.nextafter(alpha, 1.0)), label=name)  # p <= alpha
+                                 alpha=alpha, label=name)
     what = "max-statistic" if correction == "max" else "per-bin"
     ax.set_title(f"{name}: {what} permutation null, bins with p \u2264 {alpha:g} marked"
                  if n_permutations else name)
