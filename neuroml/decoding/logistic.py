@@ -446,7 +446,7 @@ class LogisticDecoder(_LogisticBase):
         with _solvers.threads_for(X.numel() * n_sets * len(np.unique(Y)), X.device):
             return self._batched_cv_scores_impl(X, Y, train, test, scoring, generalize)
 
-    def _batched_cv_scores_impl(self, X, Y, train, test, scoring, generalize):
+    def _batched_cv_scores_impl(self, X, Y, train, test, scoring, generalize, solutions=None):
         grouped = X.ndim == 3
         Xg = X if grouped else X.unsqueeze(0)
         G, n, F = Xg.shape
@@ -481,8 +481,13 @@ class LogisticDecoder(_LogisticBase):
             else:
                 w = tr
             Y1 = _solvers.one_hot(codes, K, dt)  # (b, n, K)
-            Yp = Y1.unsqueeze(1).expand(b, n_folds, n, K).reshape(b * n_folds, n, K)
+            if b == 1:  # one label set: shared by every fold's problem
+                Yp = Y1[0]
+            else:
+                Yp = Y1.unsqueeze(1).expand(b, n_folds, n, K).reshape(b * n_folds, n, K)
             sol = self._solve(None, Yp, w.reshape(b * n_folds, n), data=data)
+            if solutions is not None:
+                solutions.append((sol, classes))
             codes_m = codes.unsqueeze(1).expand(b, n_folds, n).reshape(-1, n)  # (M, n)
             te_m = te.reshape(-1, n)
             if not generalize:
@@ -500,6 +505,47 @@ class LogisticDecoder(_LogisticBase):
                 s = torch.stack(rows, 0).reshape(G, G, b, n_folds).permute(2, 3, 0, 1)
                 out.append(to_numpy(s))
         return np.concatenate(out, axis=0)
+
+    def _batched_cv_fit(self, X, y, train, test, scoring=None, *, generalize=False):
+        """:meth:`_batched_cv_scores` for one label set plus :meth:`_batched_fit`, in one solve.
+
+        The fit on all samples is one more problem per feature set of the same batched
+        solve as the folds (an all-ones training mask).
+
+        Parameters
+        ----------
+        X : torch.Tensor of shape (G, n, F)
+        y : ndarray of shape (n,)
+        train, test : ndarray of bool, shape (n_folds, n)
+        scoring : str or None
+        generalize : bool, default=False
+
+        Returns
+        -------
+        scores : ndarray of shape (n_folds, G) or (n_folds, G, G)
+        fitted : list of G fitted clones of this estimator
+        """
+        scoring = "accuracy" if scoring is None else scoring
+        if scoring not in SCORINGS:
+            raise ParameterError(f"scoring={scoring!r} is not batched; allowed: {SCORINGS}.")
+        n = len(y)
+        train = np.concatenate([np.asarray(train, bool), np.ones((1, n), bool)])[None]
+        test = np.concatenate([np.asarray(test, bool), np.zeros((1, n), bool)])[None]
+        sols: list = []
+        K = len(np.unique(y))
+        with _solvers.threads_for(X.numel() * train.shape[1] * K, X.device):
+            scores = self._batched_cv_scores_impl(X, np.asarray(y)[None], train, test, scoring,
+                                                  generalize, solutions=sols)
+        (sol, classes), = sols
+        fitted = []
+        for g in range(X.shape[0]):
+            est = clone(self)
+            est.device_ = X.device
+            est.n_features_in_ = int(X.shape[-1])
+            est._set_solution(sol.coef[g, -1], sol.intercept[g, -1], classes,
+                              sol.n_iter[g, -1].item())
+            fitted.append(est)
+        return scores[0, :-1], fitted
 
     def _batched_fit(self, X, y):
         """Fit one decoder per feature set of ``X`` in one batched solve.

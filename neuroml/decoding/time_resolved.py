@@ -226,9 +226,13 @@ class TimeResolvedDecoder(NeuroMLEstimator):
         Xg = Xt.transpose(0, 1).contiguous()  # (time, trial, unit)
         if self._batched(est):
             est._validate_params()
-            scores = est._batched_cv_scores(Xg, y[None], train[None], test[None], self.scoring,
-                                            generalize=self.generalize)[0]
-            self.estimators_ = est._batched_fit(Xg, y)
+            if hasattr(est, "_batched_cv_fit"):  # folds and the final fits in one solve
+                scores, self.estimators_ = est._batched_cv_fit(
+                    Xg, y, train, test, self.scoring, generalize=self.generalize)
+            else:
+                scores = est._batched_cv_scores(Xg, y[None], train[None], test[None],
+                                                self.scoring, generalize=self.generalize)[0]
+                self.estimators_ = est._batched_fit(Xg, y)
         else:
             scores = self._loop_scores(est, Xg, y, splits)
             self.estimators_ = [clone(est).fit(to_numpy(Xg[t]), y) for t in range(n_times)]
