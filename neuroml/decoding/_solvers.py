@@ -590,7 +590,7 @@ def _lbfgs(prob: _Problems, theta: torch.Tensor, max_iter: int, tol: float, memo
 
 
 def _soft_threshold(x: torch.Tensor, thr: torch.Tensor) -> torch.Tensor:
-    return torch.sign(x) * torch.clamp(x.abs() - thr, min=0)
+    return torch.sign(x) * torch.clamp(x.abs() - thr, min=0) + 0.0  # + 0.0: no -0.0
 
 
 def _fista(prob: _Problems, theta: torch.Tensor, max_iter: int, tol: float):
