@@ -324,14 +324,16 @@ def _expand(gm: torch.Tensor) -> torch.Tensor:
 
 @contextlib.contextmanager
 def threads_for(work: float, device: torch.device):
-    """Run small CPU work single-threaded.
+    """Run CPU work single-threaded unless its matrix products are large.
 
-    Below about a million multiply-adds per matrix product, splitting the work over
-    threads costs more than it saves, and on a busy machine waking threads can slow a
-    small operation down by orders of magnitude (measured: 20 ms instead of 10 us for a
-    log of 3,000 numbers on a loaded 2-core machine).
+    ``work`` is the multiply-adds of one matrix product of the solve. Below about 1e8
+    the threads' gain on the products is small, while every one of the many small
+    element-wise and reduction operations of an iteration pays for waking the other
+    threads — on a machine whose cores are busy with other processes, milliseconds
+    per operation (measured on a shared 2-core machine: an inner product of 60,000
+    numbers took 12 ms with 2 threads and 27 us with one).
     """
-    if device.type != "cpu" or work >= 1e6 or torch.get_num_threads() == 1:
+    if device.type != "cpu" or work >= 1e8 or torch.get_num_threads() == 1:
         yield
         return
     before = torch.get_num_threads()
@@ -395,7 +397,7 @@ def solve_logistic(X, Y, weights, C, *, penalty: str | None = "l2", fit_intercep
         theta[..., :F] = torch.broadcast_to(coef0.to(dtype=dtype, device=device), (G, M, Kp, F))
         if fit_intercept:
             theta[..., F] = torch.broadcast_to(b0.to(dtype=dtype, device=device), (G, M, Kp))
-    with threads_for(prob.n * F * Kp * M, device), torch.no_grad():
+    with threads_for(prob.G * prob.n * F * Kp * M, device), torch.no_grad():
         if penalty == "l1":
             theta, n_iter, converged = _fista(prob, theta, max_iter, tol)
         else:
