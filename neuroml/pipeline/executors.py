@@ -16,6 +16,7 @@ returning (a worker process that died, a lost Dask worker).
 
 from __future__ import annotations
 
+import abc
 import concurrent.futures as cf
 import logging
 import multiprocessing as mp
@@ -50,7 +51,7 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-class Executor:
+class Executor(abc.ABC):
     """The interface every executor implements.
 
     Use as a context manager: ``with make_executor("processes", workers=4) as ex:``
@@ -81,10 +82,12 @@ class Executor:
         self.shutdown()
 
     def start(self) -> None:
-        """Acquire resources (pools, clusters)."""
+        """Acquire resources (pools, clusters); nothing to acquire by default."""
+        return None
 
     def shutdown(self) -> None:
-        """Release them."""
+        """Release them; nothing to release by default."""
+        return None
 
     @property
     def live_events(self) -> bool:
@@ -95,6 +98,7 @@ class Executor:
         """How many threads a task should give torch (None: leave as it is)."""
         return None
 
+    @abc.abstractmethod
     def map_unordered(self, fn: Callable, tasks: Iterable, on_event: Callable | None = None,
                       init: Callable | None = None) -> Iterator[tuple[Any, Any]]:
         """Run ``fn(task, events)`` for every task; yield ``(task, result)`` as each finishes.
@@ -104,7 +108,6 @@ class Executor:
         (picklable, no arguments) runs once in every worker before its first task,
         e.g. to import what the tasks need so their timings do not include it.
         """
-        raise NotImplementedError
 
     def describe(self) -> dict:
         """What the executor is, for ``run.json``."""
