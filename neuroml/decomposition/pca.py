@@ -337,7 +337,13 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuroMLEstimator):
         for start in range(0, n_samples, rows):
             chunk = Xt[start:start + rows]
             centred = torch.sub(chunk, mean, out=buf[: chunk.shape[0]])
-            cov += (centred.T @ centred).to(torch.float64)
+            if centred.device.type == "cpu":
+                # NumPy recognises A.T @ A and calls BLAS syrk (half the flops of a GEMM,
+                # which is what torch's matmul runs): about 1.5x faster on the CPU.
+                c = centred.numpy()
+                cov += torch.from_numpy(c.T @ c).to(torch.float64)
+            else:
+                cov += (centred.T @ centred).to(torch.float64)
         cov /= n_samples - 1
         evals, evecs = torch.linalg.eigh(cov)
         evals = evals.flip(0).clamp_min(0.0)
