@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import xarray as xr
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
 import neuroml
-from neuroml.base import _FORMAT, NeuroMLEstimator
+from neuroml.base import _FORMAT, NeuroMLEstimator, _from_json, _to_json
 from neuroml.decoding.linear import LinearDecoder
 from neuroml.errors import (
     DeviceError,
@@ -327,3 +328,67 @@ def test_three_d_input_counts_units_not_time_bins():
         est.transform(np.zeros((5, 3)))
     with pytest.raises(ParameterError, match="expects a 3-D DataArray"):
         est.transform(xr.DataArray(np.zeros((5, 3)), dims=("time", "unit")))
+
+
+# ------------------------------------------------- nested estimators and DataArrays
+def epochs_problem(seed=0, continuous=False):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(48, 4, 5))
+    z = rng.normal(size=48)
+    X[:, :, 0] += 2.0 * z[:, None]  # planted: unit 0 carries the target in every bin
+    y = z if continuous else (z > 0).astype(int)
+    return xr.DataArray(X, dims=("trial", "time", "unit"),
+                        coords={"time": [-0.1, 0.0, 0.1, 0.2]}, attrs={"align_to": "cue"}), y
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+def test_time_resolved_decoder_with_nested_estimators_round_trips(tmp_path, continuous):
+    X, y = epochs_problem(continuous=continuous)
+    kwargs = {"estimator": LinearDecoder(alpha=0.5)} if continuous else {}
+    dec = neuroml.TimeResolvedDecoder(cv=3, device="cpu", **kwargs).fit(X, y)
+    loaded = neuroml.load(dec.save(tmp_path / "trd.pt"))
+    assert loaded.get_params(deep=False).keys() == dec.get_params(deep=False).keys()
+    if continuous:
+        assert type(loaded.estimator) is LinearDecoder and loaded.estimator.alpha == 0.5
+        assert not hasattr(loaded.estimator, "coef_")  # the parameter stays unfitted
+    assert len(loaded.estimators_) == len(dec.estimators_) == 4
+    assert all(type(a) is type(b) for a, b in zip(loaded.estimators_, dec.estimators_))
+    np.testing.assert_array_equal(np.asarray(loaded.predict(X)), np.asarray(dec.predict(X)))
+    xr.testing.assert_identical(loaded.scores_, dec.scores_)
+    xr.testing.assert_identical(loaded.mean_scores_, dec.mean_scores_)
+    np.testing.assert_array_equal(loaded.times_, [-0.1, 0.0, 0.1, 0.2])
+    # the planted signal is decodable: far above chance (0.5) / zero R^2
+    assert float(loaded.mean_scores_.min()) > (0.6 if continuous else 0.7)
+
+
+def test_dataarray_and_sklearn_parameter_encoding():
+    from sklearn.linear_model import Ridge
+
+    da = xr.DataArray(np.arange(6.0).reshape(2, 3), dims=("fold", "time"),
+                      coords={"time": [0.5, 1.0, 1.5], "label": ("fold", ["a", "b"])},
+                      attrs={"scoring": "r2"}, name="score")
+    xr.testing.assert_identical(_from_json(_to_json(da)), da)
+    ridge = _from_json(_to_json([Ridge(alpha=3.0), (LinearDecoder(alpha=2.0),)], []))
+    assert type(ridge[0]) is Ridge and ridge[0].get_params() == Ridge(alpha=3.0).get_params()
+    assert type(ridge[1][0]) is LinearDecoder and ridge[1][0].alpha == 2.0
+    X, y = small_problem()
+    with pytest.raises(ParameterError, match="fitted scikit-learn estimator .*Ridge"):
+        _to_json(Ridge().fit(X, y), [])
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")
+def test_tampered_nested_estimator_file_is_refused(tmp_path):
+    X, y = epochs_problem()
+    dec = neuroml.TimeResolvedDecoder(cv=3, device="cpu").fit(X, y)
+    good = torch.load(dec.save(tmp_path / "good.pt"), weights_only=True)
+    sentinel = tmp_path / "ran.txt"
+    torch.save(dict(good, blobs=[*good["blobs"], _Payload(sentinel)]), tmp_path / "code.pt")
+    with pytest.raises(NeuroMLError, match="Refusing to load"):
+        neuroml.load(tmp_path / "code.pt")
+    assert not sentinel.exists()
+    for cls in ["subprocess.Popen", "builtins.eval", "neuroml.io.recording.Recording",
+                "sklearn.utils.Bunch"]:
+        text = good["attributes"].replace("neuroml.decoding.logistic.LogisticDecoder", cls)
+        torch.save(dict(good, attributes=text), tmp_path / "cls.pt")
+        with pytest.raises(NeuroMLError, match="not neuroml's|not an estimator"):
+            neuroml.load(tmp_path / "cls.pt")
