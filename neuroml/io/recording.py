@@ -299,7 +299,8 @@ class Recording:
         epochs : xarray.DataArray, dims ("trial", "time", "unit") or ("trial", "time", "channel")
             ``time`` is bin centres relative to the event; the ``trial`` dimension
             carries every trials-table column as a coordinate, so
-            ``da.groupby("condition").mean("trial")`` is a PSTH.
+            ``da.groupby("condition").mean("trial")`` is a PSTH (a column named
+            ``trial``, ``time``, ``unit`` or ``channel`` becomes ``trials_<name>``).
         """
         table = self._require_trials()
         if trials is not None:
@@ -342,7 +343,10 @@ class Recording:
             feature_dim: features,
         }
         for col in table.columns:
-            coords[col] = ("trial", _column_values(table[col]))
+            # A column named like a dimension ("time", "unit" ...) cannot be a trial
+            # coordinate under its own name; it is kept as "trials_<name>".
+            name = f"trials_{col}" if col in ("trial", "time", feature_dim) else col
+            coords[name] = ("trial", _column_values(table[col]))
         return xr.DataArray(
             values, dims=("trial", "time", feature_dim), coords=coords,
             attrs={"align_to": align_to, "bin_size": float(bin_size), "window": [w0, w1],

@@ -372,3 +372,16 @@ def test_data_model_doc_examples_run():
                               optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 30
     assert result.failed == 0
+
+
+def test_epochs_keeps_trial_columns_named_like_dimensions():
+    trials = pd.DataFrame({"start_time": [1.0, 5.0], "time": [0.3, 0.4], "unit": ["a", "b"],
+                           "trial": [10, 11]})
+    rec = Recording.from_arrays(spike_times=[[1.1, 5.2], [1.3]], trials=trials)
+    ep = rec.epochs("start_time", (0.0, 0.5), 0.25)
+    assert ep.dims == ("trial", "time", "unit")
+    np.testing.assert_array_equal(ep["trials_time"].values, [0.3, 0.4])
+    np.testing.assert_array_equal(ep["trials_unit"].values, ["a", "b"])
+    np.testing.assert_array_equal(ep["trials_trial"].values, [10, 11])
+    np.testing.assert_array_equal(ep["time"].values, [0.125, 0.375])
+    assert ep.sum().item() == 3
