@@ -88,7 +88,9 @@ def psth(ctx, *, epochs, recording, by, n_units, units):
     # plot_psth divides by the bin size; scaled epochs (rate, sqrt, zscore) are shown as is
     bin_size = 1.0 / factor if unit_name == "Hz" else 1.0
     for i, (ax, u) in enumerate(zip(axes, shown)):
-        plot_psth(epochs, unit=u, by=group, ax=ax, legend=(i == 0), bin_size=bin_size)
+        # the legend goes beside the last panel, where it crowds no neighbour
+        plot_psth(epochs, unit=u, by=group, ax=ax, legend=(i == len(shown) - 1),
+                  bin_size=bin_size)
         if unit_name != "Hz":
             ax.set_ylabel(unit_name)
         ax.set_title(f"unit {u}")
