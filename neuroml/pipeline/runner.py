@@ -218,6 +218,10 @@ def run_pipeline(pipeline, recordings, out, *, executor: str | Executor = "seria
     summary_path, run_path, log_path = out / "summary.csv", out / "run.json", out / "run.log"
 
     with RunLock(out), _logging_to(log_path, progress) as console:
+        # Under the lock no other run writes here: temporary files beside summary.csv /
+        # run.json are leftovers of a run killed mid-write (each recording's own folder
+        # is cleaned by its worker).
+        io_out.remove_stale_temporaries(out)
         started = now()
         _log.info("Pipeline '%s' (hash %s) on %d recording(s), executor %s, device %s -> %s",
                   config.name, phash[:12], len(paths), ex.name, dev_info.get("resolved", device),

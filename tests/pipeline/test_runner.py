@@ -257,3 +257,15 @@ def test_real_recordings_with_trials_or_an_interval_table(pipeline_file, tmp_pat
     psth = xr.load_dataarray(out / mtl.stem / "psth.nc")
     assert psth.dims == ("stimCategory", "time", "unit")
     assert (out / alm.stem / "raster_figure.png").stat().st_size > 1000
+
+
+def test_rerun_removes_temporaries_a_killed_run_left_beside_the_summary(good_dir, pipeline_file,
+                                                                       tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".summary.csv.d22wi189.tmp"  # what a SIGKILL during the summary write leaves
+    stale.write_text("recording,sta")
+    report = run_pipeline(pipeline_file(), [good_dir], out)
+    assert report.ok
+    assert not stale.exists() and not list(out.rglob("*.tmp"))
+    assert (out / "summary.csv").exists()
