@@ -411,16 +411,23 @@ class _Validator:
                 out[key] = _canonical(p.default)
         return out
 
+    def slot_mapping(self, path: str, given: Any, step: str, slots, what: str,
+                     shape: str) -> dict:
+        """``given`` as a dict whose keys are among ``slots`` (each bad key reported)."""
+        if not isinstance(given, dict):
+            self.bad(path, f"must be a mapping of {shape}. Got {given!r} instead.")
+            return {}
+        for key in given:
+            if key not in slots:
+                self.bad(f"{path}.{key}", f"unknown {what} of step '{step}'"
+                                          f"{suggest(key, slots)}; its {what}s: "
+                                          f"{', '.join(slots) or '(none)'}")
+        return given
+
     def inputs(self, path: str, spec: StepSpec, given: Any, produced: dict) -> dict:
         ipath = f"{path}.inputs"
-        if not isinstance(given, dict):
-            self.bad(ipath, f"must be a mapping of input slot to a name. Got {given!r} instead.")
-            given = {}
-        for key in given:
-            if key not in spec.inputs:
-                self.bad(f"{ipath}.{key}", f"unknown input of step '{spec.name}'"
-                                            f"{suggest(key, spec.inputs)}; its inputs: "
-                                            f"{', '.join(spec.inputs) or '(none)'}")
+        given = self.slot_mapping(ipath, given, spec.name, spec.inputs, "input",
+                                  "input slot to a name")
         out = {}
         for slot, inp in spec.inputs.items():
             src = given.get(slot, inp.default)
@@ -438,14 +445,8 @@ class _Validator:
 
     def outputs(self, path: str, i: int, spec: StepSpec, given: Any, produced: dict) -> dict:
         opath = f"{path}.outputs"
-        if not isinstance(given, dict):
-            self.bad(opath, f"must be a mapping of output to a new name. Got {given!r} instead.")
-            given = {}
-        for key in given:
-            if key not in spec.outputs:
-                self.bad(f"{opath}.{key}", f"unknown output of step '{spec.name}'"
-                                            f"{suggest(key, spec.outputs)}; its outputs: "
-                                            f"{', '.join(spec.outputs)}")
+        given = self.slot_mapping(opath, given, spec.name, spec.outputs, "output",
+                                  "output to a new name")
         out = {}
         for o in spec.outputs:
             name = given.get(o, o)

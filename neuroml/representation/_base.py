@@ -163,6 +163,17 @@ class _RepresentationBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
             return (trials[:, None] * n_time + t[None, :]).reshape(-1).sort().values
         return rows(train_trials), rows(val_trials)
 
+    def _store_fitted(self, module: torch.nn.Module, trainer, Xf: torch.Tensor, encode) -> None:
+        """Keep the trained module and the latent statistics traversals start from.
+
+        ``encode(module, x)`` gives the latents (posterior means for the VAE).
+        """
+        self.module_ = module.eval()
+        self.best_epoch_ = int(trainer.best_epoch_)
+        Z = self._apply(encode, Xf).double().cpu().numpy()
+        self.latent_mean_ = Z.mean(0)
+        self.latent_std_ = Z.std(0)
+
     def _trainer_kwargs(self, seed: int) -> dict:
         return dict(max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,
                     weight_decay=self.weight_decay, optimizer=self.optimizer,

@@ -186,11 +186,7 @@ class Autoencoder(_RepresentationBase):
                 out_bias.copy_(mean.clamp_min(1e-3).log() if loss == "poisson" else mean)
             trainer = Trainer(module, loss_fn, **self._trainer_kwargs(seed))
             self.history_ = trainer.fit(Xf, split=self._trial_split(flat.shape, seed))
-        self.module_ = module.eval()
-        self.best_epoch_ = int(trainer.best_epoch_)
-        Z = self._apply(lambda m, x: m.encode(x), Xf).double().cpu().numpy()
-        self.latent_mean_ = Z.mean(0)
-        self.latent_std_ = Z.std(0)
+        self._store_fitted(module, trainer, Xf, lambda m, x: m.encode(x))
         return self
 
     def transform(self, X):

@@ -189,11 +189,7 @@ class VAE(_RepresentationBase):
                     module.log_scale.copy_(Xf.std(0, correction=0).clamp_min(1e-3).log())
             trainer = Trainer(module, loss_fn, **self._trainer_kwargs(seed))
             self.history_ = trainer.fit(Xf, split=self._trial_split(flat.shape, seed))
-        self.module_ = module.eval()
-        self.best_epoch_ = int(trainer.best_epoch_)
-        Z = self._apply(lambda m, x: m.encode(x)[0], Xf).double().cpu().numpy()
-        self.latent_mean_ = Z.mean(0)
-        self.latent_std_ = Z.std(0)
+        self._store_fitted(module, trainer, Xf, lambda m, x: m.encode(x)[0])
         return self
 
     def transform(self, X):
