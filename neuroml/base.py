@@ -61,6 +61,15 @@ class NeuroMLEstimator(BaseEstimator):
     _parameter_constraints: ClassVar[dict] = {}
     _module_attributes: ClassVar[tuple[str, ...]] = ()
 
+    def _unfitted_copies(self, n: int) -> list:
+        """``n`` unfitted copies of this estimator, as ``sklearn.base.clone`` makes them
+        (one clone, then deep copies: a clone costs ~50 us, a copy ~10 us; batched
+        solvers hand out one fitted copy per time bin)."""
+        from sklearn.base import clone
+
+        proto = clone(self)
+        return [copy.deepcopy(proto) for _ in range(n)]
+
     # ------------------------------------------------------------------ validation
     def _validate_params(self) -> None:
         """Check every constructor parameter; raise ParameterError naming the bad one."""

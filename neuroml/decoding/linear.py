@@ -419,7 +419,6 @@ class LinearDecoder(_LinearBase):
         -------
         list of G fitted clones of this estimator
         """
-        from sklearn.base import clone
 
         y = np.asarray(y, dtype=np.float64)
         y2 = y[:, None] if y.ndim == 1 else y
@@ -428,15 +427,13 @@ class LinearDecoder(_LinearBase):
         Xc, yc, x_mean, y_mean = _centre(X.to(torch.float64), yt, self.fit_intercept)
         coef = _RidgeSolver(Xc, yc).coef(alphas)[:, 0]  # (G, F, t)
         intercept = (y_mean - x_mean @ coef)[:, 0]  # (G, t)
-        fitted = []
-        for g in range(X.shape[0]):
-            est = clone(self)
+        fitted = self._unfitted_copies(X.shape[0])
+        for g, est in enumerate(fitted):
             est.device_ = X.device
             est.n_features_in_ = int(X.shape[-1])
             est.output_dim_, est.output_coords_ = "output", None
             est._y_1d = y.ndim == 1
             est._store(coef[g], intercept[g], X.dtype)
-            fitted.append(est)
         return fitted
 
 

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from sklearn.base import ClassifierMixin, clone
+from sklearn.base import ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score
 from sklearn.utils.class_weight import compute_class_weight
@@ -91,9 +91,7 @@ def _logits(X: torch.Tensor, coef: torch.Tensor, intercept: torch.Tensor) -> tor
 
     X (G, n, F), coef (G, M, Kp, F), intercept (G, M, Kp) -> (G, M, Kp, n).
     """
-    G, M, Kp, F = coef.shape
-    Z = torch.matmul(coef.reshape(G, M * Kp, F), X.transpose(1, 2)).view(G, M, Kp, X.shape[1])
-    return Z + intercept.unsqueeze(-1)
+    return _solvers.logits(X, coef, intercept)
 
 
 def _scores_from_logits(Z: torch.Tensor, codes: torch.Tensor, test: torch.Tensor,
@@ -273,7 +271,8 @@ class _LogisticBase(ClassifierMixin, NeuroMLEstimator):
 
     def _set_solution(self, coef: torch.Tensor, intercept: torch.Tensor, classes, n_iter) -> None:
         self.classes_ = classes
-        self.coef_ = to_numpy(coef).astype(np.float64 if coef.dtype == torch.float64 else np.float32)
+        coef = to_numpy(coef)
+        self.coef_ = coef.astype(np.float64 if coef.dtype == np.float64 else np.float32)
         self.intercept_ = to_numpy(intercept).astype(self.coef_.dtype)
         self.n_iter_ = np.asarray(n_iter, dtype=np.int32).reshape(-1)
 
@@ -537,15 +536,7 @@ class LogisticDecoder(_LogisticBase):
             scores = self._batched_cv_scores_impl(X, np.asarray(y)[None], train, test, scoring,
                                                   generalize, solutions=sols)
         (sol, classes), = sols
-        fitted = []
-        for g in range(X.shape[0]):
-            est = clone(self)
-            est.device_ = X.device
-            est.n_features_in_ = int(X.shape[-1])
-            est._set_solution(sol.coef[g, -1], sol.intercept[g, -1], classes,
-                              sol.n_iter[g, -1].item())
-            fitted.append(est)
-        return scores[0, :-1], fitted
+        return scores[0, :-1], self._fitted_per_group(sol, -1, classes, X)
 
     def _batched_fit(self, X, y):
         """Fit one decoder per feature set of ``X`` in one batched solve.
@@ -566,13 +557,17 @@ class LogisticDecoder(_LogisticBase):
         with _solvers.threads_for(X.numel() * classes.size, dev):
             Y = _solvers.one_hot(torch.as_tensor(codes, device=dev), classes.size, dt)
             sol = self._solve(X, Y, torch.as_tensor(sw, dtype=dt, device=dev))
-        fitted = []
-        for g in range(X.shape[0]):
-            est = clone(self)
+        return self._fitted_per_group(sol, 0, classes, X)
+
+    def _fitted_per_group(self, sol, m: int, classes, X) -> list:
+        """One fitted copy of this estimator per group of ``sol`` (problem ``m``)."""
+        coef, icpt = to_numpy(sol.coef[:, m]), to_numpy(sol.intercept[:, m])
+        n_iter = to_numpy(sol.n_iter[:, m])
+        fitted = self._unfitted_copies(X.shape[0])
+        for g, est in enumerate(fitted):
             est.device_ = X.device
             est.n_features_in_ = int(X.shape[-1])
-            est._set_solution(sol.coef[g, 0], sol.intercept[g, 0], classes, sol.n_iter[g, 0].item())
-            fitted.append(est)
+            est._set_solution(coef[g], icpt[g], classes, n_iter[g])
         return fitted
 
 

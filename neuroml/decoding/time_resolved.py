@@ -223,7 +223,9 @@ class TimeResolvedDecoder(NeuroMLEstimator):
             self._score_attrs["align_to"] = X.attrs["align_to"]
         splits = resolve_splits(self.cv, y, groups, classifier=classifier)
         train, test = split_masks(splits, n_trials)
-        Xg = Xt.transpose(0, 1).contiguous()  # (time, trial, unit)
+        # (time, trial, unit): a strided view on the CPU (NumPy's BLAS takes it as it is,
+        # which saves copying the data), a contiguous copy on a GPU
+        Xg = Xt.transpose(0, 1) if Xt.device.type == "cpu" else Xt.transpose(0, 1).contiguous()
         if self._batched(est):
             est._validate_params()
             if hasattr(est, "_batched_cv_fit"):  # folds and the final fits in one solve
