@@ -406,14 +406,16 @@ def logits(X: torch.Tensor, coef: torch.Tensor, intercept: torch.Tensor | None =
 
 
 def _matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``a @ b``; on the CPU through NumPy's BLAS.
+    """``a @ b``; through NumPy's BLAS in single-threaded CPU work.
 
     For the solvers' batched products (many ``(n, F) x (F, few)`` products, and
-    ``(few, n) x (n, F)``) NumPy's OpenBLAS measured 1.6-4x faster than torch's batched
-    CPU path on the development machine (100 x 400 x 128 x 6: 1.3 ms instead of 2.8 ms
-    in float32, 3.8 ms instead of 6.2 ms in float64); no copy either way.
+    ``(few, n) x (n, F)``) NumPy's OpenBLAS on one thread measured 1.6-4x faster than
+    torch's batched CPU path on the development machine (100 x 400 x 128 x 6: 1.3 ms
+    instead of 2.8 ms in float32, 3.8 ms instead of 6.2 ms in float64); no copy either
+    way. Multi-threaded work stays with torch: OpenBLAS's threads next to torch's
+    OpenMP threads made a large cross-validation 2.5x slower.
     """
-    if a.device.type != "cpu":
+    if a.device.type != "cpu" or not getattr(_THREADS, "single", False):
         return torch.matmul(a, b)
     if a.numel() < b.numel():  # the small operand contiguous: a strided one is ~1.6x slower
         a = a.contiguous()
@@ -436,7 +438,9 @@ def _expand(gm: torch.Tensor) -> torch.Tensor:
     return gm[:, :, None, None]
 
 
-_THREADS = threading.local()  # the thread count before threads_for lowered it
+# per thread: ``outer``, torch's thread count before threads_for lowered it; ``single``,
+# whether this thread's work runs with one-threaded BLAS (threads_for, solver workers)
+_THREADS = threading.local()
 _BLAS = None
 
 
@@ -472,12 +476,12 @@ def threads_for(work: float, device: torch.device):
         return
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    _THREADS.outer = before
+    _THREADS.outer, _THREADS.single = before, True
     try:
         with _one_blas_thread():
             yield
     finally:
-        _THREADS.outer = None
+        _THREADS.outer, _THREADS.single = None, False
         torch.set_num_threads(before)
 
 
@@ -601,6 +605,7 @@ def _solve_in_threads(data, Y, weights, C, init, opts, mixed, n_parts) -> Logist
     parts = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
     def job(sl):
+        _THREADS.single = True  # this worker thread runs one-threaded BLAS
         part_init = None if init is None else (_group_slice(init[0], sl, 4),
                                                _group_slice(init[1], sl, 3))
         part = data.take_groups(sl)
