@@ -53,15 +53,15 @@ batch size.
 from __future__ import annotations
 
 import contextlib
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-__all__ = ["LogisticSolution", "solve_logistic", "prepare_data", "one_hot", "threads_for", "logits"]
+from .._parallel import available_threads, is_single, mark_single, one_blas_thread, run_blocks
+
+__all__ = ["LogisticSolution", "solve_logistic", "prepare_data", "one_hot", "threads_for", "logits",
+           "available_threads"]
 
 
 @dataclass
@@ -415,7 +415,7 @@ def _matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     way. Multi-threaded work stays with torch: OpenBLAS's threads next to torch's
     OpenMP threads made a large cross-validation 2.5x slower.
     """
-    if a.device.type != "cpu" or not getattr(_THREADS, "single", False):
+    if a.device.type != "cpu" or not is_single():
         return torch.matmul(a, b)
     if a.numel() < b.numel():  # the small operand contiguous: a strided one is ~1.6x slower
         a = a.contiguous()
@@ -438,27 +438,6 @@ def _expand(gm: torch.Tensor) -> torch.Tensor:
     return gm[:, :, None, None]
 
 
-# per thread: ``outer``, torch's thread count before threads_for lowered it; ``single``,
-# whether this thread's work runs with one-threaded BLAS (threads_for, solver workers)
-_THREADS = threading.local()
-_BLAS = None
-
-
-def _one_blas_thread():
-    """Limit NumPy's BLAS (used by :func:`_matmul`) to one thread, as a context."""
-    global _BLAS
-    if _BLAS is None:
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS = ThreadpoolController()
-    return _BLAS.limit(limits=1, user_api="blas")
-
-
-def available_threads() -> int:
-    """torch's intra-op thread count, as it was outside any :func:`threads_for`."""
-    return getattr(_THREADS, "outer", None) or torch.get_num_threads()
-
-
 @contextlib.contextmanager
 def threads_for(work: float, device: torch.device):
     """Run CPU work single-threaded unless its matrix products are large.
@@ -476,12 +455,12 @@ def threads_for(work: float, device: torch.device):
         return
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    _THREADS.outer, _THREADS.single = before, True
+    mark_single(True, before)
     try:
-        with _one_blas_thread():
+        with one_blas_thread():
             yield
     finally:
-        _THREADS.outer, _THREADS.single = None, False
+        mark_single(False)
         torch.set_num_threads(before)
 
 
@@ -549,9 +528,6 @@ def solve_logistic(X, Y, weights, C, *, penalty: str | None = "l2", fit_intercep
 MIXED_PRECISION_MIN_WORK = 2e6
 PARALLEL_MIN_WORK = 2e6
 
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-
 
 def _solve(data: PreparedData, Y, weights, C, init, opts: dict, mixed: bool) -> LogisticSolution:
     """One batched solve; with ``mixed``, float32 iterations first, finished in float64.
@@ -591,13 +567,12 @@ def _group_slice(x: torch.Tensor | None, sl: slice, group_ndim: int):
 
 
 def _solve_in_threads(data, Y, weights, C, init, opts, mixed, n_parts) -> LogisticSolution:
-    """Solve contiguous blocks of groups in parallel threads, one intra-op thread each.
+    """Solve contiguous blocks of groups in parallel threads (see :mod:`neuroml._parallel`).
 
     The solver's many small element-wise operations gain little from torch's intra-op
     threads (each pays for waking them), whereas blocks of independent groups keep every
-    core busy; torch releases the GIL inside its operations.
+    core busy.
     """
-    global _POOL
     if mixed:
         data.low()  # one float32 copy, sliced with the groups
     G = data.X.shape[0]
@@ -605,7 +580,6 @@ def _solve_in_threads(data, Y, weights, C, init, opts, mixed, n_parts) -> Logist
     parts = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
     def job(sl):
-        _THREADS.single = True  # this worker thread runs one-threaded BLAS
         part_init = None if init is None else (_group_slice(init[0], sl, 4),
                                                _group_slice(init[1], sl, 3))
         part = data.take_groups(sl)
@@ -613,18 +587,7 @@ def _solve_in_threads(data, Y, weights, C, init, opts, mixed, n_parts) -> Logist
                      _group_slice(C, sl, 2), part_init, opts, mixed)
         return sol, part
 
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
-                                       thread_name_prefix="neuroml-solver")
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            with _one_blas_thread():
-                done = list(_POOL.map(job, parts))
-        finally:
-            if torch.get_num_threads() != before:
-                torch.set_num_threads(before)
+    done = run_blocks(job, parts)
     results = [sol for sol, _ in done]
     if data._gram is None and all(part._gram is not None for _, part in done):
         # the blocks computed their statistics in parallel: keep them for later solves

@@ -11,6 +11,7 @@ import torch
 import xarray as xr
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
+from .._parallel import available_threads, run_blocks
 from .._validation import Interval, Options
 from ..base import NeuroMLEstimator
 from ..device import inspect_input, seed_from
@@ -53,8 +54,9 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuroMLEstimator):
         component of ``transform``'s output has unit variance on the training data.
     svd_solver : {"auto", "covariance_eigh", "full", "randomized"}, default="auto"
         - ``"covariance_eigh"``: eigendecomposition of the ``(n_features, n_features)``
-          covariance matrix, accumulated over centred chunks of the data (no centred
-          copy, float64 accumulation across chunks). Fastest when
+          covariance matrix, formed in one pass over row chunks of the data shifted by
+          a first-chunk mean (no centred copy, float64 accumulation across chunks, so
+          float32 data lose no digits to a large mean). Fastest when
           ``n_samples >> n_features``.
         - ``"full"``: exact SVD of the centred data (a centred copy is made).
         - ``"randomized"``: randomized SVD (Halko et al. 2011) with ``n_oversamples``
@@ -278,17 +280,18 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuroMLEstimator):
         self._fit_svd_solver = solver
 
         with torch.no_grad():
-            mean = Xt.mean(dim=0)
             if solver == "covariance_eigh":
-                ev_all, Vt, total_var = self._fit_covariance_eigh(Xt, mean)
+                mean, ev_all, Vt, total_var = self._fit_covariance_eigh(Xt)
                 S = None
-            elif solver == "full":
+            else:
+                mean = Xt.mean(dim=0)
+            if solver == "full":
                 Xc = Xt - mean
                 _, S, Vt = torch.linalg.svd(Xc, full_matrices=False)
                 del Xc
                 ev_all = S.to(torch.float64) ** 2 / (n_samples - 1)
                 total_var = ev_all.sum()
-            else:
+            elif solver == "randomized":
                 S, Vt, total_var = self._fit_randomized(Xt, mean, int(k))
                 ev_all = S.to(torch.float64) ** 2 / (n_samples - 1)
             Vt = _flip_signs(Vt)
@@ -328,27 +331,15 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuroMLEstimator):
                 self.__dict__.pop(attr, None)
         return Xt, info, lead
 
-    def _fit_covariance_eigh(self, Xt: torch.Tensor, mean: torch.Tensor):
-        """Eigendecomposition of the covariance, accumulated over centred row chunks."""
-        n_samples, n_features = Xt.shape
-        cov = torch.zeros(n_features, n_features, dtype=torch.float64, device=Xt.device)
-        rows = max(1, min(n_samples, _CHUNK_ELEMENTS // max(n_features, 1)))
-        buf = torch.empty(rows, n_features, dtype=Xt.dtype, device=Xt.device)
-        for start in range(0, n_samples, rows):
-            chunk = Xt[start:start + rows]
-            centred = torch.sub(chunk, mean, out=buf[: chunk.shape[0]])
-            if centred.device.type == "cpu":
-                # NumPy recognises A.T @ A and calls BLAS syrk (half the flops of a GEMM,
-                # which is what torch's matmul runs): about 1.5x faster on the CPU.
-                c = centred.numpy()
-                cov += torch.from_numpy(c.T @ c).to(torch.float64)
-            else:
-                cov += (centred.T @ centred).to(torch.float64)
-        cov /= n_samples - 1
+    def _fit_covariance_eigh(self, Xt: torch.Tensor):
+        """Mean and eigendecomposition of the covariance, in one pass over the data."""
+        n_samples = Xt.shape[0]
+        mean, scatter = _mean_and_scatter(Xt)
+        cov = scatter / max(n_samples - 1, 1)
         evals, evecs = torch.linalg.eigh(cov)
         evals = evals.flip(0).clamp_min(0.0)
         Vt = evecs.flip(1).T.contiguous().to(Xt.dtype)
-        return evals, Vt, evals.sum()
+        return mean.to(Xt.dtype), evals, Vt, evals.sum()
 
     def _fit_randomized(self, Xt: torch.Tensor, mean: torch.Tensor, k: int):
         """Randomized SVD of the centred data (Halko et al. 2011, Algorithm 4.4)."""
@@ -555,6 +546,63 @@ def _flip_signs(Vt: torch.Tensor) -> torch.Tensor:
     signs = torch.sign(Vt[torch.arange(Vt.shape[0], device=Vt.device), idx])
     signs[signs == 0] = 1
     return Vt * signs[:, None]
+
+
+#: Elements per chunk of the one-pass covariance (8 MiB of float32: two chunks in flight
+#: stay in the last-level cache).
+_SCATTER_CHUNK_ELEMENTS = 1 << 21
+
+
+def _mean_and_scatter(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Column means and the centred scatter matrix ``(X - mean)^T (X - mean)`` in one pass.
+
+    Each row chunk is shifted by the mean of the first chunk (an estimate of the
+    mean, so the products lose no digits to the offset the way ``X^T X - n mean
+    mean^T`` does), its scatter taken with BLAS ``syrk`` and accumulated in float64
+    together with the shifted column sums; the exact mean and centred scatter follow
+    from those sums. On the CPU the chunks are shared between the cores, each worker
+    with one-threaded BLAS: one read of the data, about 1.2x faster than
+    scikit-learn's ``X^T X`` on the development machine, with float64 accuracy.
+
+    Returns
+    -------
+    mean : torch.Tensor of shape (n_features,), float64
+    scatter : torch.Tensor of shape (n_features, n_features), float64
+    """
+    n_samples, n_features = X.shape
+    rows = max(1, min(n_samples, _SCATTER_CHUNK_ELEMENTS // max(n_features, 1)))
+    shift = X[:rows].mean(dim=0, dtype=torch.float64).to(X.dtype)
+    starts = list(range(0, n_samples, rows))
+    if X.device.type == "cpu":
+        Xn, shift_n = X.detach().resolve_neg().numpy(), shift.numpy()
+
+        def block(ids):
+            buf = np.empty((rows, n_features), dtype=Xn.dtype)
+            ones = np.ones(rows, dtype=Xn.dtype)
+            scatter = np.zeros((n_features, n_features))
+            sums = np.zeros(n_features)
+            for i in ids:
+                chunk = Xn[starts[i]:starts[i] + rows]
+                b = np.subtract(chunk, shift_n, out=buf[: chunk.shape[0]])
+                scatter += b.T @ b  # NumPy calls BLAS syrk for A.T @ A
+                sums += ones[: chunk.shape[0]] @ b
+            return scatter, sums
+
+        n_blocks = max(1, min(available_threads(), len(starts)))
+        parts = (run_blocks(block, [range(k, len(starts), n_blocks) for k in range(n_blocks)])
+                 if n_blocks > 1 else [block(range(len(starts)))])
+        scatter = torch.from_numpy(sum(p[0] for p in parts))
+        sums = torch.from_numpy(sum(p[1] for p in parts))
+    else:
+        scatter = torch.zeros(n_features, n_features, dtype=torch.float64, device=X.device)
+        sums = torch.zeros(n_features, dtype=torch.float64, device=X.device)
+        for start in starts:
+            b = X[start:start + rows] - shift
+            scatter += (b.T @ b).to(torch.float64)
+            sums += b.sum(dim=0, dtype=torch.float64)
+    mean = shift.to(torch.float64) + sums / n_samples
+    scatter = scatter - torch.outer(sums, sums) / n_samples
+    return mean, (scatter + scatter.T) / 2
 
 
 def _row_chunks(n_samples: int, n_features: int):

@@ -1,0 +1,85 @@
+"""CPU parallelism shared by the solvers: a thread pool and one-threaded BLAS.
+
+Work made of many small operations (a batched solver's iterations, a covariance
+accumulated over row chunks) gains little from torch's or BLAS's own threads — each
+operation pays for waking them, and OpenBLAS's threads spinning beside torch's OpenMP
+threads slowed a large cross-validation 2.5x on the development machine. Such work
+is split into independent blocks instead, each block running on one pool thread with
+one-threaded BLAS; torch and NumPy release the GIL inside their operations, so the
+blocks run on all cores at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+
+import torch
+
+__all__ = ["available_threads", "mark_single", "one_blas_thread", "is_single", "run_blocks"]
+
+# per thread: ``outer``, torch's thread count before a caller lowered it to one;
+# ``single``, whether this thread's work runs with one-threaded BLAS
+_STATE = threading.local()
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+_BLAS = None
+
+
+def available_threads() -> int:
+    """torch's intra-op thread count, as it was before a caller lowered it to one."""
+    return getattr(_STATE, "outer", None) or torch.get_num_threads()
+
+
+def is_single() -> bool:
+    """Whether the calling thread runs with one-threaded BLAS (see :func:`mark_single`)."""
+    return getattr(_STATE, "single", False)
+
+
+def mark_single(single: bool, outer: int | None = None) -> None:
+    """Record for the calling thread that its BLAS runs one-threaded (and the thread
+    count it had before, for :func:`available_threads`)."""
+    _STATE.single, _STATE.outer = single, outer
+
+
+def one_blas_thread() -> AbstractContextManager:
+    """Limit NumPy's BLAS to one thread, as a context (process-wide, as BLAS is)."""
+    global _BLAS
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
+
+
+def run_blocks(fn, blocks: list) -> list:
+    """``[fn(block) for block in blocks]``, the blocks in parallel pool threads.
+
+    Each block runs with one torch thread and one-threaded BLAS (``is_single()`` is
+    True inside); torch's thread count is restored afterwards. One pool serves every
+    caller; concurrent callers take turns.
+    """
+    global _POOL
+
+    def job(block):
+        mark_single(True)
+        try:
+            return fn(block)
+        finally:
+            mark_single(False)
+
+    with _POOL_LOCK:
+        if _POOL is None:
+            import os
+
+            _POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
+                                       thread_name_prefix="neuroml")
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with one_blas_thread():
+                return list(_POOL.map(job, blocks))
+        finally:
+            if torch.get_num_threads() != before:
+                torch.set_num_threads(before)
