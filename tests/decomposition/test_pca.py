@@ -158,11 +158,40 @@ def test_covariance_eigh_float32_large_offset_is_accurate():
     assert largest_angle(ours.components_, ref.components_) < 1e-3
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_one_pass_covariance_with_drift_is_accurate(monkeypatch, threads):
+    """The one-pass covariance shifts every chunk by the FIRST chunk's mean; rows whose
+    mean drifts away from it (a slow drift over a recording) and many chunks shared
+    between threads still give the variances and means of an exact two-pass float64
+    computation: to 1e-10 on float64 data, and on float32 data to what float32 products
+    allow (against a float64 reference on the same float32 values: rounding of the
+    order of eps32 times the largest variance, 6e-8 * 1642 / 2.8 = 3.5e-5 relative for
+    the fifth component)."""
+    X = low_rank(6000, 20, offset=5.0, seed=4)
+    X += np.linspace(0.0, 30.0, len(X))[:, None] * np.linspace(0.5, 1.5, 20)  # drift
+    X32 = X.astype(np.float32)
+    monkeypatch.setattr(pca_module, "_SCATTER_CHUNK_ELEMENTS", 20 * 250)  # 24 chunks
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        ours64 = PCA(6, svd_solver="covariance_eigh", device="cpu").fit(X)
+        ours32 = PCA(6, svd_solver="covariance_eigh", device="cpu").fit(X32)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.get_num_threads() == before
+    for ours, data, rtol in ((ours64, X, 1e-10), (ours32, X32.astype(np.float64), 1e-4)):
+        ref = SkPCA(6, svd_solver="full").fit(data)
+        np.testing.assert_allclose(ours.explained_variance_, ref.explained_variance_, rtol=rtol)
+        np.testing.assert_allclose(ours.mean_, ref.mean_, rtol=rtol)
+        assert largest_angle(ours.components_, ref.components_) < 1e-3
+
+
 @pytest.mark.parametrize("solver", ["covariance_eigh", "randomized"])
 def test_chunked_paths_agree(X, solver, monkeypatch):
     """Many small chunks give the same fit as one chunk."""
     one = PCA(5, svd_solver=solver, device="cpu", random_state=0).fit(X)
     monkeypatch.setattr(pca_module, "_CHUNK_ELEMENTS", 40 * 7)  # 7 rows per chunk
+    monkeypatch.setattr(pca_module, "_SCATTER_CHUNK_ELEMENTS", 40 * 7)
     many = PCA(5, svd_solver=solver, device="cpu", random_state=0).fit(X)
     np.testing.assert_allclose(many.explained_variance_, one.explained_variance_, rtol=1e-9)
     np.testing.assert_allclose(many.components_, one.components_, atol=1e-8)
