@@ -62,13 +62,23 @@ class NeuroMLEstimator(BaseEstimator):
     _module_attributes: ClassVar[tuple[str, ...]] = ()
 
     def _unfitted_copies(self, n: int) -> list:
-        """``n`` unfitted copies of this estimator, as ``sklearn.base.clone`` makes them
-        (one clone, then deep copies: a clone costs ~50 us, a copy ~10 us; batched
-        solvers hand out one fitted copy per time bin)."""
+        """``n`` unfitted copies of this estimator, as ``sklearn.base.clone`` makes them.
+
+        One clone, then copies of its attribute dict with container values copied
+        (a clone costs ~50 us, a copy ~3 us; batched solvers hand out one fitted copy
+        per time bin).
+        """
         from sklearn.base import clone
 
         proto = clone(self)
-        return [copy.deepcopy(proto) for _ in range(n)]
+        cls, state = type(proto), proto.__dict__
+        copies = []
+        for _ in range(n):
+            est = cls.__new__(cls)
+            est.__dict__ = {k: copy.deepcopy(v) if isinstance(v, dict | list | set | np.ndarray)
+                            else v for k, v in state.items()}
+            copies.append(est)
+        return copies
 
     # ------------------------------------------------------------------ validation
     def _validate_params(self) -> None:

@@ -52,13 +52,12 @@ batch size.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .._parallel import available_threads, is_single, mark_single, one_blas_thread, run_blocks
+from .._parallel import available_threads, is_single, run_blocks, threads_for
 
 __all__ = ["LogisticSolution", "solve_logistic", "prepare_data", "one_hot", "threads_for", "logits",
            "available_threads"]
@@ -438,32 +437,6 @@ def _expand(gm: torch.Tensor) -> torch.Tensor:
     return gm[:, :, None, None]
 
 
-@contextlib.contextmanager
-def threads_for(work: float, device: torch.device):
-    """Run CPU work single-threaded unless its matrix products are large.
-
-    ``work`` is the multiply-adds of one matrix product of the solve. Below about 1e8
-    the threads' gain on the products is small, while every one of the many small
-    element-wise and reduction operations of an iteration pays for waking the other
-    threads — on a machine whose cores are busy with other processes, milliseconds
-    per operation (measured on a shared 2-core machine: an inner product of 60,000
-    numbers took 12 ms with 2 threads and 27 us with one). :func:`solve_logistic`
-    still uses the cores for batches of many groups, one group block per thread.
-    """
-    if device.type != "cpu" or work >= 1e8 or torch.get_num_threads() == 1:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    mark_single(True, before)
-    try:
-        with one_blas_thread():
-            yield
-    finally:
-        mark_single(False)
-        torch.set_num_threads(before)
-
-
 def solve_logistic(X, Y, weights, C, *, penalty: str | None = "l2", fit_intercept: bool = True,
                    binary: bool = False, max_iter: int = 1000, tol: float = 1e-4,
                    init: tuple[torch.Tensor, torch.Tensor] | None = None,
@@ -515,8 +488,6 @@ def solve_logistic(X, Y, weights, C, *, penalty: str | None = "l2", fit_intercep
             C.shape[-1])
     work = G * M * Kp * n * F  # multiply-adds of one pass over the data
     mixed = data.X.dtype == torch.float64 and work >= MIXED_PRECISION_MIN_WORK
-    if mixed and data.low() is None:
-        mixed = False  # float32 would overflow
     n_threads = available_threads()
     if data.X.device.type == "cpu" and G >= 2 and n_threads > 1 and work >= PARALLEL_MIN_WORK:
         return _solve_in_threads(data, Y, weights, C, init, opts, mixed, min(n_threads, G))
@@ -536,9 +507,9 @@ def _solve(data: PreparedData, Y, weights, C, init, opts: dict, mixed: bool) -> 
     phase starts from its solution, checks the tolerance on the float64 gradient and
     iterates until it holds, so the result meets the same criterion as a float64 solve.
     """
-    if not mixed:
+    low = data.low() if mixed else None  # None also when float32 would overflow
+    if low is None:
         return _solve_one(data, Y, weights, C, init, **opts)
-    low = data.low()
     # float32 resolves relative changes of the objective only to ~1e-7: stopping on a
     # flat objective (64 eps) would hand unfinished problems to the float64 phase, so
     # the phase ends on the gradient criterion or when the line search finds no decrease
@@ -573,8 +544,6 @@ def _solve_in_threads(data, Y, weights, C, init, opts, mixed, n_parts) -> Logist
     threads (each pays for waking them), whereas blocks of independent groups keep every
     core busy.
     """
-    if mixed:
-        data.low()  # one float32 copy, sliced with the groups
     G = data.X.shape[0]
     bounds = [round(i * G / n_parts) for i in range(n_parts + 1)]
     parts = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
@@ -628,6 +597,9 @@ def _solve_one(data, Y, weights, C, init, *, penalty, fit_intercept, binary, max
     return sol
 
 
+_COMPACT_AT = 0.75  # see _Tracker.compact_index
+
+
 class _Tracker:
     """Which problems are still running; finished ones are written to ``out``."""
 
@@ -651,14 +623,14 @@ class _Tracker:
     def compact_index(self):
         """Indices of the groups / problems still running, or None when not worth it.
 
-        Compaction copies the running problems' state (about one pass over the logits
-        and the L-BFGS history), cheaper than more matrix products over finished
-        problems once a tenth of the batch has finished.
+        Compaction copies the running problems' state and data (about one pass over
+        them), worth it once a quarter of the batch has finished (``_COMPACT_AT``;
+        between a tenth and a half the measured time changed by less than the noise).
         """
         keep_g = self.active.any(dim=1)
         keep_m = self.active.any(dim=0)
         G, M = self.active.shape
-        if int(keep_g.sum()) * int(keep_m.sum()) > 0.9 * G * M:
+        if int(keep_g.sum()) * int(keep_m.sum()) > _COMPACT_AT * G * M:
             return None
         g_idx = torch.nonzero(keep_g, as_tuple=True)[0]
         m_idx = torch.nonzero(keep_m, as_tuple=True)[0]
