@@ -538,15 +538,17 @@ def _group_slice(x: torch.Tensor | None, sl: slice, group_ndim: int):
 
 
 def _solve_in_threads(data, Y, weights, C, init, opts, mixed, n_parts) -> LogisticSolution:
-    """Solve contiguous blocks of groups in parallel threads (see :mod:`neuroml._parallel`).
+    """Solve blocks of groups in parallel threads (see :mod:`neuroml._parallel`).
 
     The solver's many small element-wise operations gain little from torch's intra-op
     threads (each pays for waking them), whereas blocks of independent groups keep every
     core busy.
     """
     G = data.X.shape[0]
-    bounds = [round(i * G / n_parts) for i in range(n_parts + 1)]
-    parts = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    # interleaved blocks (groups k, k + n_parts, ...): neighbouring groups (time bins)
+    # are about as hard, so each block gets its share of the hard ones (contiguous
+    # halves left one thread with every bin after a stimulus onset: 30 % idle time)
+    parts = [slice(k, G, n_parts) for k in range(n_parts)]
 
     def job(sl):
         part_init = None if init is None else (_group_slice(init[0], sl, 4),
@@ -557,11 +559,17 @@ def _solve_in_threads(data, Y, weights, C, init, opts, mixed, n_parts) -> Logist
         return sol, part
 
     done = run_blocks(job, parts)
-    results = [sol for sol, _ in done]
+    order = torch.cat([torch.arange(G)[sl] for sl in parts])
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(G)
+
+    def gather(tensors):
+        return torch.cat(tensors)[inverse.to(tensors[0].device)]
+
     if data._gram is None and all(part._gram is not None for _, part in done):
         # the blocks computed their statistics in parallel: keep them for later solves
-        data._gram = torch.cat([part._gram for _, part in done])
-    return LogisticSolution(*(torch.cat([getattr(r, k) for r in results])
+        data._gram = gather([part._gram for _, part in done])
+    return LogisticSolution(*(gather([getattr(sol, k) for sol, _ in done])
                               for k in ("coef", "intercept", "n_iter", "converged")))
 
 

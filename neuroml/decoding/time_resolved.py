@@ -15,7 +15,7 @@ from sklearn.utils import get_tags
 from .._validation import Interval
 from ..base import NeuroMLEstimator
 from ..device import to_numpy
-from ..errors import ParameterError
+from ..errors import NotFittedError, ParameterError
 from ._solvers import threads_for
 from .cv import check_cv_param, resolve_splits, split_masks
 from .logistic import LogisticDecoder, _LogisticBase
@@ -59,6 +59,11 @@ class TimeResolvedDecoder(NeuroMLEstimator):
         decoders); with other scorings the loop path uses scikit-learn's scorers.
     generalize : bool, default=False
         Also score each bin's decoder at every other bin.
+    refit : bool, default=True
+        Also fit each bin's decoder on all trials (``estimators_``, used by
+        :meth:`predict` and :meth:`score`). ``False`` computes the cross-validated
+        scores only (what MNE's ``cross_val_multiscore`` returns), one sixth less work
+        with 5 folds.
     device : str, default="auto"
     random_state : int, RandomState, Generator or None, default=None
         Accepted for a uniform API; the batched solvers are deterministic and the folds
@@ -72,7 +77,8 @@ class TimeResolvedDecoder(NeuroMLEstimator):
     mean_scores_ : DataArray, dims ("time",) or ("train_time", "test_time")
         Mean over folds.
     estimators_ : list of estimators, length n_times
-        Each bin's decoder fitted on all trials (used by :meth:`predict`).
+        Each bin's decoder fitted on all trials (used by :meth:`predict`); only with
+        ``refit=True``.
     times_ : ndarray of shape (n_times,)
     classes_ : ndarray
         Class labels, for classifiers.
@@ -100,6 +106,7 @@ class TimeResolvedDecoder(NeuroMLEstimator):
         "cv": [Interval(numbers.Integral, 2, None), object],
         "scoring": [str, "callable", None],
         "generalize": ["boolean"],
+        "refit": ["boolean"],
         "device": ["device"],
         "random_state": ["random_state"],
     }
@@ -127,12 +134,13 @@ class TimeResolvedDecoder(NeuroMLEstimator):
         )
     }
 
-    def __init__(self, estimator=None, *, cv=5, scoring=None, generalize=False, device="auto",
-                 random_state=None):
+    def __init__(self, estimator=None, *, cv=5, scoring=None, generalize=False, refit=True,
+                 device="auto", random_state=None):
         self.estimator = estimator
         self.cv = cv
         self.scoring = scoring
         self.generalize = generalize
+        self.refit = refit
         self.device = device
         self.random_state = random_state
 
@@ -226,22 +234,25 @@ class TimeResolvedDecoder(NeuroMLEstimator):
         # (time, trial, unit): a strided view on the CPU (NumPy's BLAS takes it as it is,
         # which saves copying the data), a contiguous copy on a GPU
         Xg = Xt.transpose(0, 1) if Xt.device.type == "cpu" else Xt.transpose(0, 1).contiguous()
+        self.__dict__.pop("estimators_", None)
         if self._batched(est):
             est._validate_params()
-            if hasattr(est, "_batched_cv_fit"):  # folds and the final fits in one solve
+            if self.refit and hasattr(est, "_batched_cv_fit"):  # folds and final fits: one solve
                 scores, self.estimators_ = est._batched_cv_fit(
                     Xg, y, train, test, self.scoring, generalize=self.generalize)
             else:
                 scores = est._batched_cv_scores(Xg, y[None], train[None], test[None],
                                                 self.scoring, generalize=self.generalize)[0]
-                self.estimators_ = est._batched_fit(Xg, y)
+                if self.refit:
+                    self.estimators_ = est._batched_fit(Xg, y)
         else:
             scores = self._loop_scores(est, Xg, y, splits)
-            self.estimators_ = [clone(est).fit(to_numpy(Xg[t]), y) for t in range(n_times)]
+            if self.refit:
+                self.estimators_ = [clone(est).fit(to_numpy(Xg[t]), y) for t in range(n_times)]
         self.scores_ = self._wrap_scores(scores, "fold")
         self.mean_scores_ = self.scores_.mean("fold")
         if classifier:
-            self.classes_ = np.asarray(self.estimators_[0].classes_)
+            self.classes_ = np.unique(y)
         return self
 
     def _loop_scores(self, est, Xg, y, splits) -> np.ndarray:
@@ -288,6 +299,10 @@ class TimeResolvedDecoder(NeuroMLEstimator):
     # ------------------------------------------------------------------ predict / score
     def _per_time(self, X):
         self._check_fitted()
+        if not hasattr(self, "estimators_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} was fitted with refit=False: it holds the "
+                "cross-validated scores_ only. Fit with refit=True to predict or score.")
         Xt, _, info = self._validate_X(X, reset=False, ndim=3)
         return Xt, info
 

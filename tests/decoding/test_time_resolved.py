@@ -97,6 +97,26 @@ def test_sklearn_estimator_loop_path_matches_batched():
     np.testing.assert_array_equal(ours.predict(X), loop.predict(X))
 
 
+@pytest.mark.parametrize("make", [lambda: LogisticDecoder(device="cpu", **TIGHT),
+                                  lambda: _sk_lr(**TIGHT)], ids=["batched", "loop"])
+def test_refit_false_gives_the_same_scores_without_models(make):
+    """refit=False: the cross-validated scores only (MNE's cross_val_multiscore)."""
+    X, y = _epochs(T=4)
+    cv = StratifiedKFold(3)
+    full = TimeResolvedDecoder(make(), cv=cv, device="cpu").fit(X, y)
+    lean = TimeResolvedDecoder(make(), cv=cv, refit=False, device="cpu").fit(X, y)
+    np.testing.assert_allclose(lean.scores_.values, full.scores_.values, atol=1e-12)
+    np.testing.assert_array_equal(lean.classes_, [0, 1, 2])
+    assert not hasattr(lean, "estimators_")
+    for method in (lean.predict, lambda X: lean.score(X, y)):
+        with pytest.raises(neuroml.NotFittedError, match="refit=False.*refit=True"):
+            method(X)
+    # refitting the same object with refit=True brings the models back; and back again
+    lean.set_params(refit=True).fit(X, y)
+    np.testing.assert_array_equal(lean.predict(X), full.predict(X))
+    assert not hasattr(lean.set_params(refit=False).fit(X, y), "estimators_")
+
+
 def test_linear_decoder_for_continuous_targets():
     rng = np.random.default_rng(3)
     X = rng.normal(size=(60, 4, 3))
