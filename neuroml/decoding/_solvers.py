@@ -345,8 +345,11 @@ class _Problems:
     def penalised(self, theta: torch.Tensor) -> torch.Tensor:
         return theta[..., : self.n_features]
 
-    def precondition(self, v: torch.Tensor) -> torch.Tensor:
+    def precondition(self, v: torch.Tensor, lam: torch.Tensor | None = None) -> torch.Tensor:
         """Apply the inverse of ``curv * Gram + lam * I`` (the intercept unpenalised).
+
+        ``v`` may hold several vectors per problem side by side along its second
+        dimension (``lam`` then gives their penalties, shape (G, v.shape[1])).
 
         With an intercept the Gram matrix is the centred one; the change of variables
         ``(W, b) -> (W, b + W @ mean)`` decouples the intercept, so the inverse is an
@@ -369,7 +372,8 @@ class _Problems:
             e, Q = d.eig()  # (G, F), (G, F, F) with eigenvectors as columns
             proj = _matmul(u32, Q).to(v.dtype).view(G, M, Kp, F)
             floor = 1e-10 * e.amax(dim=1, keepdim=True).clamp_min(1e-30)
-            denom = c * torch.maximum(e, floor)[:, None, :] + self.lam[:, :, None]  # (G, M, F)
+            lam = self.lam if lam is None else lam
+            denom = c * torch.maximum(e, floor)[:, None, :] + lam[:, :, None]  # (G, M, F)
             proj = (proj / denom.unsqueeze(2)).reshape(G, M * Kp, F).to(torch.float32)
             rW = _matmul(proj, Q.transpose(1, 2)).to(v.dtype).view(G, M, Kp, F)
         if not self.fit_intercept:
@@ -653,29 +657,50 @@ def _take(x: torch.Tensor, gi: torch.Tensor, mi: torch.Tensor) -> torch.Tensor:
     return x[gi][:, mi]
 
 
+def _flat(x: torch.Tensor) -> torch.Tensor:
+    """A (G, M, Kp, R) parameter tensor as (G, M, Kp * R) (a view)."""
+    return x.view(x.shape[0], x.shape[1], -1)
+
+
 def _lbfgs(prob: _Problems, theta: torch.Tensor, max_iter: int, tol: float, memory: int,
            ftol_factor: float = 1.0):
+    """Preconditioned L-BFGS over the batch; see the module docstring.
+
+    Per-problem vectors (iterate, gradient, direction, history) are handled as flat
+    ``(G, M, Kp * (F + 1))`` views, and the penalty as a ``(G, M, Kp * (F + 1))``
+    tensor ``lam_pm`` (``lam`` on the weights, 0 on the intercepts), which keeps the
+    number of tensor operations per iteration low: on the CPU their dispatch, not
+    their arithmetic, is most of an iteration's time for small problems.
+    """
     G, M = prob.G, prob.M
     dtype = theta.dtype
     ftol = 64 * torch.finfo(dtype).eps * ftol_factor
     out = theta.clone()
     tr = _Tracker(G, M, theta.device)
     F = prob.n_features
+    mask = torch.zeros(theta.shape[2:], dtype=dtype, device=theta.device)
+    mask[:, :F] = 1
+    mask = mask.reshape(-1)  # 1 on the penalised weights, 0 on the intercepts
+
+    def penalty_weights():
+        return prob.lam.unsqueeze(-1) * mask  # (G, M, P)
 
     def gradient(state, theta_):
         g = prob.data_gradient(prob.residual(state))
-        g[..., :F].addcmul_(theta_[..., :F], _expand(prob.lam))
+        _flat(g).addcmul_(_flat(theta_), lam_pm)
         return g
 
+    lam_pm = penalty_weights()
     Z = prob.logits(theta)
     f, state = prob.evaluate(Z)
-    pen = prob.penalised(theta)
-    f = f + 0.5 * prob.lam * _dot(pen, pen)
+    tf = _flat(theta)
+    f = f + 0.5 * torch.linalg.vecdot(lam_pm * tf, tf)
     g = gradient(state, theta)
     del state
-    S: list[torch.Tensor] = []
-    Yh: list[torch.Tensor] = []
+    S: list[torch.Tensor] = []  # flat (G, M, P) steps
+    Yh: list[torch.Tensor] = []  # flat gradient changes
     rho: list[torch.Tensor] = []
+    sy_last = None
     it = 0
     done = _amax(g) <= tol
     tr.record(out, theta, done, 0, done)
@@ -685,40 +710,51 @@ def _lbfgs(prob: _Problems, theta: torch.Tensor, max_iter: int, tol: float, memo
             gi, mi = idx
             prob.compact(gi, mi)
             theta, Z, f, g = _take(theta, gi, mi), _take(Z, gi, mi), _take(f, gi, mi), _take(g, gi, mi)
+            lam_pm = penalty_weights()
     while bool(tr.active.any()) and it < max_iter:
         it += 1
         active = tr.active
+        Gc, Mc = g.shape[:2]
+        gf = _flat(g)
         # two-loop recursion, preconditioned and scaled by the latest curvature pair
-        q = g.clone()
+        q = gf.clone()
         alphas = []
         for s_i, y_i, r_i in zip(reversed(S), reversed(Yh), reversed(rho), strict=True):
-            a = r_i * _dot(s_i, q)
+            a = r_i * torch.linalg.vecdot(s_i, q)
             alphas.append(a)
-            q.addcmul_(y_i, _expand(a), value=-1)
-        r = prob.precondition(q)
+            q.addcmul_(y_i, a.unsqueeze(-1), value=-1)
         if S:
-            yHy = _dot(Yh[-1], prob.precondition(Yh[-1]))
-            sy = _dot(S[-1], Yh[-1])
+            # the preconditioner applied to q and to the latest y in one call
+            both = torch.cat([q.view(g.shape), Yh[-1].view(g.shape)], dim=1)
+            lam2 = None if prob.pinv is not None else torch.cat([prob.lam, prob.lam], dim=1)
+            Pboth = _flat(prob.precondition(both, lam2))
+            rf, Py = Pboth[:, :Mc].contiguous(), Pboth[:, Mc:]
+            yHy = torch.linalg.vecdot(Yh[-1], Py)
             ok = (rho[-1] > 0) & (yHy > 0)
-            gamma = torch.where(ok, sy / torch.where(ok, yHy, torch.ones_like(yHy)),
-                                torch.ones_like(sy))
-            r *= _expand(gamma)
+            rf.mul_(torch.where(ok, sy_last / torch.where(ok, yHy, 1.0), 1.0).unsqueeze(-1))
+        else:
+            rf = _flat(prob.precondition(q.view(g.shape)))
         for s_i, y_i, r_i, a in zip(S, Yh, rho, reversed(alphas), strict=True):
-            b = r_i * _dot(y_i, r)
-            r.addcmul_(s_i, _expand(a - b))
-        d = r.neg_()
-        gd = _dot(g, d)
+            b = r_i * torch.linalg.vecdot(y_i, rf)
+            rf.addcmul_(s_i, (a - b).unsqueeze(-1))
+        df = rf.neg_()
+        gd = torch.linalg.vecdot(gf, df)
         bad = (gd >= 0) & active  # not a descent direction: use the preconditioned gradient
         if bool(bad.any()):
-            d = torch.where(_expand(bad), -prob.precondition(g), d)
-            gd = _dot(g, d)
+            df = torch.where(bad.unsqueeze(-1), -_flat(prob.precondition(g)), df)
+            gd = torch.linalg.vecdot(gf, df)
         act = active.to(dtype)
-        d *= _expand(act)
+        df.mul_(act.unsqueeze(-1))
         gd = gd * act
-        # backtracking line search along d; the logits are linear in the step
+        d = df.view(g.shape)
+        # backtracking line search along d; the logits are linear in the step and the
+        # penalty quadratic: f(t) = loss(Z + t Zd) + pen0 + t (c1 + t c2)
         Zd = prob.logits(d)
-        pen_t, pen_d = prob.penalised(theta), prob.penalised(d)
-        tt, td, dd = _dot(pen_t, pen_t), _dot(pen_t, pen_d), _dot(pen_d, pen_d)
+        tw = lam_pm * _flat(theta)
+        pen0 = 0.5 * torch.linalg.vecdot(tw, _flat(theta))
+        c1 = torch.linalg.vecdot(tw, df)
+        c2 = 0.5 * torch.linalg.vecdot(lam_pm * df, df)
+        armijo = 1e-4 * gd
         # the preconditioner is the Hessian at zero weights (uniform probabilities), so
         # the unit step is a good first guess even before any curvature pair
         step = torch.ones_like(f)
@@ -727,10 +763,10 @@ def _lbfgs(prob: _Problems, theta: torch.Tensor, max_iter: int, tol: float, memo
         state = Z_next = None
         for trial_no in range(40):
             trial = ~accepted
-            Zt = torch.addcmul(Z, Zd, _expand(step))
+            Zt = torch.addcmul(Z, Zd, _expand(step)) if trial_no else Z + Zd
             loss_t, state_t = prob.evaluate(Zt)
-            f_t = loss_t + 0.5 * prob.lam * (tt + 2 * step * td + step * step * dd)
-            ok = (f_t <= f + 1e-4 * step * gd) & torch.isfinite(f_t)
+            f_t = loss_t + pen0 + step * (c1 + step * c2)
+            ok = (f_t <= f + step * armijo) & torch.isfinite(f_t)
             newly = trial & ok
             f_new = torch.where(newly, f_t, f_new)
             accepted = accepted | newly
@@ -746,10 +782,11 @@ def _lbfgs(prob: _Problems, theta: torch.Tensor, max_iter: int, tol: float, memo
             step = torch.where(trial & ~ok, t_new, step)
         del Zt, state_t
         failed = ~accepted  # no decrease found: the precision is exhausted
-        step = torch.where(failed, torch.zeros_like(step), step)
-        f_new = torch.where(failed, f, f_new)
-        s = d.mul_(_expand(step))
-        theta = theta + s
+        if bool(failed.any()):
+            step = torch.where(failed, 0.0, step)
+            f_new = torch.where(failed, f, f_new)
+        sf = df.mul_(step.unsqueeze(-1))
+        theta = theta + sf.view(g.shape)
         refresh = it % 25 == 0  # recompute the incremental logits to limit drift
         if refresh:
             Z = prob.logits(theta)
@@ -760,14 +797,14 @@ def _lbfgs(prob: _Problems, theta: torch.Tensor, max_iter: int, tol: float, memo
         del Zd, Z_next
         g_new = gradient(state, theta)
         del state
-        yv = g_new - g
-        sy = _dot(s, yv)
-        good = (sy > 1e-10 * _dot(yv, yv)) & active & (step > 0)
-        rho_new = torch.where(good, 1.0 / torch.where(good, sy, torch.ones_like(sy)),
-                              torch.zeros_like(sy))
-        S.append(s)
+        yv = _flat(g_new) - gf
+        sy = torch.linalg.vecdot(sf, yv)
+        good = (sy > 1e-10 * torch.linalg.vecdot(yv, yv)) & active & (step > 0)
+        rho_new = torch.where(good, 1.0 / torch.where(good, sy, 1.0), 0.0)
+        S.append(sf)
         Yh.append(yv)
         rho.append(rho_new)
+        sy_last = sy
         if len(S) > memory:
             S.pop(0)
             Yh.pop(0)
@@ -786,6 +823,8 @@ def _lbfgs(prob: _Problems, theta: torch.Tensor, max_iter: int, tol: float, memo
             S = [_take(x, gi, mi) for x in S]
             Yh = [_take(x, gi, mi) for x in Yh]
             rho = [_take(x, gi, mi) for x in rho]
+            sy_last = _take(sy_last, gi, mi)
+            lam_pm = penalty_weights()
     tr.record(out, theta, tr.active.clone(), it, torch.zeros_like(tr.active))
     return out, tr.n_iter, tr.converged
 
