@@ -17,7 +17,6 @@ from .errors import (
     ConfigError,
     DeviceError,
     NeuroMLError,
-    NotFittedError,
     ParameterError,
     RecordingError,
 )
@@ -26,6 +25,8 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
+    # errors: NotFittedError derives from scikit-learn's, imported on first use
+    "NotFittedError": "neuroml.errors",
     # recordings
     "SpikeTrains": "neuroml.io.spikes",
     "Recording": "neuroml.io.recording",
@@ -60,7 +61,6 @@ __all__ = [
     "ParameterError",
     "ConfigError",
     "DeviceError",
-    "NotFittedError",
     *_EXPORTS,
 ]
 

@@ -17,7 +17,7 @@ Hierarchy::
 
 from __future__ import annotations
 
-from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+import threading
 
 __all__ = [
     "NeuroMLError",
@@ -25,7 +25,7 @@ __all__ = [
     "ParameterError",
     "ConfigError",
     "DeviceError",
-    "NotFittedError",
+    "NotFittedError",  # noqa: F822 (made on first use by __getattr__ below)
 ]
 
 
@@ -57,5 +57,23 @@ class DeviceError(NeuroMLError, RuntimeError):
     """A compute device was requested that is not available here."""
 
 
-class NotFittedError(NeuroMLError, _SklearnNotFittedError):
-    """An estimator was used before it was fitted (also scikit-learn's NotFittedError)."""
+_LOCK = threading.Lock()
+
+
+def __getattr__(name: str):
+    # NotFittedError derives from scikit-learn's, whose import (all of sklearn's
+    # package init) costs ~1 s: the class is made on first use, so that
+    # ``import neuroml`` and ``neuroml --help`` stay fast.
+    if name != "NotFittedError":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    with _LOCK:
+        if "NotFittedError" not in globals():
+            from sklearn.exceptions import NotFittedError as sklearn_not_fitted
+
+            globals()["NotFittedError"] = type("NotFittedError", (NeuroMLError, sklearn_not_fitted), {
+                "__doc__": "An estimator was used before it was fitted (also scikit-learn's "
+                           "NotFittedError).",
+                "__module__": __name__,
+                "__qualname__": "NotFittedError",
+            })
+    return globals()["NotFittedError"]

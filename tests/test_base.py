@@ -392,3 +392,22 @@ def test_tampered_nested_estimator_file_is_refused(tmp_path):
         torch.save(dict(good, attributes=text), tmp_path / "cls.pt")
         with pytest.raises(NeuroMLError, match="not neuroml's|not an estimator"):
             neuroml.load(tmp_path / "cls.pt")
+
+
+def test_import_is_light_and_not_fitted_error_is_sklearns():
+    """``import neuroml`` loads neither torch nor scikit-learn (the CLI's --help stays
+    fast); NotFittedError, made on first use, is scikit-learn's and neuroml's at once."""
+    code = (
+        "import sys, neuroml\n"
+        "assert 'torch' not in sys.modules and 'sklearn' not in sys.modules, 'heavy import'\n"
+        "from sklearn.exceptions import NotFittedError as S\n"
+        "from neuroml.errors import NotFittedError as E\n"
+        "assert E is neuroml.NotFittedError and issubclass(E, S)\n"
+        "assert issubclass(E, neuroml.NeuroMLError) and issubclass(E, ValueError)\n"
+        "import pickle\n"
+        "assert type(pickle.loads(pickle.dumps(E('x')))) is E\n"
+        "print('ok')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
