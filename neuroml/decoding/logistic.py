@@ -576,12 +576,22 @@ class LogisticDecoderCV(_LogisticBase):
     """Logistic decoder with ``C`` chosen by cross-validation, all folds batched.
 
     All folds are solved together on one shared ``X`` (folds are sample-weight masks:
-    held-out samples weigh 0). The ``C`` values are walked as a regularisation path in
-    the given order, each batched solve warm-started from the previous ``C``'s
-    solutions, as scikit-learn's ``LogisticRegressionCV`` does: with the default
-    tolerance this needs about a third of the iterations of solving every ``C`` from
-    zero, and gives the same solutions as scikit-learn's path. The objective and ``C``
-    convention are those of :class:`LogisticDecoder` (scikit-learn's).
+    held-out samples weigh 0). Two ways through the ``C`` values (``path``):
+
+    - ``"sequential"``: the ``C`` values are walked as a regularisation path in the
+      given order, each batched solve of all folds warm-started from the previous
+      ``C``'s solutions, as scikit-learn's ``LogisticRegressionCV`` does. With the
+      default tolerance this needs about a third of the iterations of solving every
+      ``C`` from zero: the fastest on the CPU.
+    - ``"batched"``: all folds x all ``C`` values are ONE batched problem, solved from
+      zero: more arithmetic (on 20,000 x 256, 8 classes: 1352 problem-iterations
+      instead of 504) but a third of the sequential steps (37 instead of ~100), which
+      is what a GPU wants.
+
+    ``"auto"`` (default) is ``"batched"`` on a GPU and ``"sequential"`` on the CPU. Both
+    stop every problem within ``tol`` of its optimum; their scores agree to a fraction
+    of a point. The objective and ``C`` convention are those of
+    :class:`LogisticDecoder` (scikit-learn's).
 
     Parameters
     ----------
@@ -596,6 +606,8 @@ class LogisticDecoderCV(_LogisticBase):
         Refit on all samples with the best ``C`` (warm-started from the mean of the
         fold solutions). When False, average the coefficients of every fold at that
         fold's best ``C`` (scikit-learn's behaviour).
+    path : {"auto", "sequential", "batched"}, default="auto"
+        How the ``C`` values are solved (see above).
     class_weight : dict, "balanced" or None, default=None
         ``"balanced"`` weights are computed once on all of ``y``, as in scikit-learn.
     fit_intercept : bool, default=True
@@ -637,18 +649,20 @@ class LogisticDecoderCV(_LogisticBase):
         "cv": [Interval(numbers.Integral, 2, None), object],
         "scoring": [Options(SCORINGS)],
         "refit": ["boolean"],
+        "path": [Options(("auto", "sequential", "batched"))],
         **_COMMON_CONSTRAINTS,
     }
     _test_params: ClassVar[dict] = {"device": "cpu", "Cs": 3, "cv": 3}
 
     def __init__(self, Cs=10, *, cv=5, penalty="l2", scoring="accuracy", refit=True,
-                 class_weight=None, fit_intercept=True, max_iter=1000, tol=1e-4,
+                 path="auto", class_weight=None, fit_intercept=True, max_iter=1000, tol=1e-4,
                  device="auto", random_state=None):
         self.Cs = Cs
         self.cv = cv
         self.penalty = penalty
         self.scoring = scoring
         self.refit = refit
+        self.path = path
         self.class_weight = class_weight
         self.fit_intercept = fit_intercept
         self.max_iter = max_iter
@@ -705,25 +719,41 @@ class LogisticDecoderCV(_LogisticBase):
             data = _solvers.prepare_data(Xt, self.fit_intercept)
             codes_t = torch.as_tensor(codes, device=dev)[None, :]
             te = torch.as_tensor(test, dtype=dt, device=dev)  # (folds, n)
-            scores = np.empty((n_folds, n_C))
-            n_iter = np.empty((n_folds, n_C), dtype=np.int32)
-            coef_path, icpt_path = [], []
-            init = None
-            # The C values are walked in the given order, each solve warm-started from the
-            # previous one (scikit-learn's path); every step is one batched solve of all folds.
-            for j, C in enumerate(Cs):
-                sol = solver._solve(None, Y, w_fold, C=float(C), init=init, data=data)
-                init = (sol.coef, sol.intercept)
-                Z = _logits(data.X, sol.coef, sol.intercept)  # (1, folds, Kp, n)
-                scores[:, j] = to_numpy(_scores_from_logits(Z, codes_t, te, self.scoring, K)[0])
-                n_iter[:, j] = to_numpy(sol.n_iter[0])
-                coef_path.append(sol.coef[0])
-                icpt_path.append(sol.intercept[0])
+            path = self.path if self.path != "auto" else (
+                "batched" if dev.type == "cuda" else "sequential")
+            if path == "batched":
+                # every fold x every C in ONE batched solve (problems C-major)
+                sol = solver._solve(None, Y, w_fold.repeat(n_C, 1),
+                                    C=torch.as_tensor(np.repeat(Cs, n_folds))[None], data=data)
+                Z = _logits(data.X, sol.coef, sol.intercept)  # (1, C x folds, Kp, n)
+                s = _scores_from_logits(Z, codes_t, te.repeat(n_C, 1), self.scoring, K)[0]
+                scores = to_numpy(s.reshape(n_C, n_folds).T).astype(np.float64)
+                n_iter = to_numpy(sol.n_iter[0].reshape(n_C, n_folds).T).astype(np.int32)
+                Kp, F = sol.coef.shape[-2:]
+                coefs = sol.coef[0].reshape(n_C, n_folds, Kp, F).transpose(0, 1)
+                icpts = sol.intercept[0].reshape(n_C, n_folds, Kp).transpose(0, 1)
+            else:
+                scores = np.empty((n_folds, n_C))
+                n_iter = np.empty((n_folds, n_C), dtype=np.int32)
+                coef_path, icpt_path = [], []
+                init = None
+                # The C values are walked in the given order, each solve warm-started from
+                # the previous one (scikit-learn's path); every step is one batched solve
+                # of all folds.
+                for j, C in enumerate(Cs):
+                    sol = solver._solve(None, Y, w_fold, C=float(C), init=init, data=data)
+                    init = (sol.coef, sol.intercept)
+                    Z = _logits(data.X, sol.coef, sol.intercept)  # (1, folds, Kp, n)
+                    scores[:, j] = to_numpy(
+                        _scores_from_logits(Z, codes_t, te, self.scoring, K)[0])
+                    n_iter[:, j] = to_numpy(sol.n_iter[0])
+                    coef_path.append(sol.coef[0])
+                    icpt_path.append(sol.intercept[0])
+                coefs = torch.stack(coef_path, 1)  # (folds, n_C, Kp, F)
+                icpts = torch.stack(icpt_path, 1)  # (folds, n_C, Kp)
         self.scores_ = scores
         self.Cs_ = Cs
         self.n_iter_ = n_iter
-        coefs = torch.stack(coef_path, 1)  # (folds, n_C, Kp, F)
-        icpts = torch.stack(icpt_path, 1)  # (folds, n_C, Kp)
         if self.refit:
             best = int(np.argmax(self.scores_.sum(axis=0)))
             self.C_ = float(Cs[best])

@@ -312,13 +312,43 @@ def test_cv_matches_sklearn(scoring):
     assert abs(ours.score(X, y) - np.mean(ref.predict(X) == y)) <= 0.005
 
 
-def test_cv_exact_scores_with_tight_tolerance():
+@pytest.mark.parametrize("path", ["sequential", "batched"])
+def test_cv_exact_scores_with_tight_tolerance(path):
     X, y = _data(n=300, K=3, shift=0.7, seed=2)
     cv = KFold(4, shuffle=True, random_state=1)
-    ours = LogisticDecoderCV(Cs=[0.01, 0.1, 1.0, 10.0], cv=cv, device="cpu", **TIGHT).fit(X, y)
+    ours = LogisticDecoderCV(Cs=[0.01, 0.1, 1.0, 10.0], cv=cv, path=path, device="cpu",
+                             **TIGHT).fit(X, y)
     ref = _sk_cv(Cs=[0.01, 0.1, 1.0, 10.0], cv=cv, scoring="accuracy", **TIGHT).fit(X, y)
     np.testing.assert_allclose(ours.scores_, ref.scores_[:, 0, :], atol=1e-12)
     np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-5)
+
+
+def test_cv_batched_path_is_one_solve_and_agrees_with_sequential(monkeypatch):
+    """path="batched": every fold x every C in ONE batched solve (the GPU default);
+    the same choice of C and scores within a held-out sample of the sequential path."""
+    from neuroml.decoding import _solvers
+
+    X, y = _data(n=400, F=12, K=4, shift=0.5, seed=7)
+    cv = StratifiedKFold(4, shuffle=True, random_state=0)
+    calls, solve = [], _solvers.solve_logistic
+
+    def spy(*args, **kwargs):
+        calls.append(np.size(np.asarray(kwargs.get("C", args[3] if len(args) > 3 else None))))
+        return solve(*args, **kwargs)
+
+    monkeypatch.setattr(_solvers, "solve_logistic", spy)
+    batched = LogisticDecoderCV(Cs=7, cv=cv, path="batched", refit=False, device="cpu").fit(X, y)
+    assert calls == [4 * 7]  # one solve of 28 problems
+    calls.clear()
+    seq = LogisticDecoderCV(Cs=7, cv=cv, path="sequential", refit=False, device="cpu").fit(X, y)
+    assert calls == [1] * 7  # one solve of the 4 folds per C
+    assert batched.scores_.shape == seq.scores_.shape == (4, 7)
+    assert np.abs(batched.scores_ - seq.scores_).max() <= 1 / 100 + 1e-9
+    assert batched.C_ == seq.C_
+    np.testing.assert_allclose(batched.predict_proba(X), seq.predict_proba(X), atol=5e-3)
+    # "auto" is sequential on the CPU
+    auto = LogisticDecoderCV(Cs=7, cv=cv, refit=False, device="cpu").fit(X, y)
+    np.testing.assert_array_equal(auto.n_iter_, seq.n_iter_)
 
 
 def test_cv_balanced_refit_false_and_groups():
