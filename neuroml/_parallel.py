@@ -12,6 +12,7 @@ blocks run on all cores at once.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -27,6 +28,17 @@ _STATE = threading.local()
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 _BLAS = None
+
+
+def _reset_after_fork() -> None:
+    # a forked child has none of the parent's pool threads (and maybe a lock another
+    # parent thread held): start afresh, or the child's first solve would wait forever
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def available_threads() -> int:
@@ -73,8 +85,6 @@ def run_blocks(fn, blocks: list) -> list:
 
     with _POOL_LOCK:
         if _POOL is None:
-            import os
-
             _POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
                                        thread_name_prefix="neuroml")
         before = torch.get_num_threads()

@@ -1,0 +1,89 @@
+"""The CPU thread helpers the solvers and PCA share (neuroml/_parallel.py)."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import sys
+import threading
+
+import numpy as np
+import pytest
+import torch
+from threadpoolctl import threadpool_info
+
+from neuroml import _parallel
+from neuroml._parallel import available_threads, is_single, run_blocks, threads_for
+
+
+def _blas_threads():
+    return sorted((i["internal_api"], i["num_threads"]) for i in threadpool_info()
+                  if i["user_api"] == "blas")
+
+
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_run_blocks_order_isolation_and_restore(two_threads):
+    blas = _blas_threads()
+    main = threading.get_ident()
+
+    def work(k):
+        # each block: one torch thread, one-threaded BLAS, marked single, off the main thread
+        assert torch.get_num_threads() == 1 and is_single()
+        assert all(n == 1 for _, n in _blas_threads())
+        return k * k, threading.get_ident()
+
+    out = run_blocks(work, list(range(6)))
+    assert [v for v, _ in out] == [0, 1, 4, 9, 16, 25]
+    assert main not in {t for _, t in out}
+    assert torch.get_num_threads() == 2 and not is_single() and _blas_threads() == blas
+
+
+def test_run_blocks_error_propagates_and_restores(two_threads):
+    def work(k):
+        if k == 1:
+            raise ValueError("block 1 failed")
+        return k
+
+    with pytest.raises(ValueError, match="block 1 failed"):
+        run_blocks(work, [0, 1, 2])
+    assert torch.get_num_threads() == 2 and not is_single()
+
+
+def test_threads_for_small_work_nests_and_restores(two_threads):
+    cpu = torch.device("cpu")
+    with threads_for(1e3, cpu):
+        assert torch.get_num_threads() == 1 and is_single() and available_threads() == 2
+        with threads_for(1e3, cpu):  # nested: no-op
+            assert is_single() and available_threads() == 2
+        assert is_single() and available_threads() == 2
+    assert torch.get_num_threads() == 2 and not is_single() and available_threads() == 2
+    with threads_for(1e9, cpu):  # large products keep torch's threads
+        assert torch.get_num_threads() == 2 and not is_single()
+
+
+def _child(queue):
+    out = run_blocks(lambda k: float(np.sum(np.ones(k))), [1, 2, 3])
+    queue.put(out)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
+def test_pool_works_in_a_forked_child(two_threads):
+    """A child forked after the pool ran must not wait for the parent's (absent) threads."""
+    run_blocks(lambda k: k, [1, 2])  # the parent's pool exists and has threads
+    assert _parallel._POOL is not None
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(queue,))
+    proc.start()
+    proc.join(timeout=60)
+    if proc.is_alive():
+        proc.kill()
+        pytest.fail("run_blocks hung in a forked child")
+    assert proc.exitcode == 0
+    assert queue.get(timeout=5) == [1.0, 2.0, 3.0]
