@@ -548,8 +548,9 @@ def _flip_signs(Vt: torch.Tensor) -> torch.Tensor:
     return Vt * signs[:, None]
 
 
-#: Elements per chunk of the one-pass covariance (8 MiB of float32: two chunks in flight
-#: stay in the last-level cache).
+#: Elements per chunk of the one-pass covariance on the CPU (8 MiB of float32: two chunks
+#: in flight stay in the last-level cache); on a GPU the larger _CHUNK_ELEMENTS (fewer
+#: kernel launches).
 _SCATTER_CHUNK_ELEMENTS = 1 << 21
 
 
@@ -570,7 +571,8 @@ def _mean_and_scatter(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     scatter : torch.Tensor of shape (n_features, n_features), float64
     """
     n_samples, n_features = X.shape
-    rows = max(1, min(n_samples, _SCATTER_CHUNK_ELEMENTS // max(n_features, 1)))
+    chunk = _SCATTER_CHUNK_ELEMENTS if X.device.type == "cpu" else _CHUNK_ELEMENTS
+    rows = max(1, min(n_samples, chunk // max(n_features, 1)))
     shift = X[:rows].mean(dim=0, dtype=torch.float64).to(X.dtype)
     starts = list(range(0, n_samples, rows))
     if X.device.type == "cpu":
