@@ -72,16 +72,21 @@ def run_blocks(fn, blocks: list) -> list:
 
     Each block runs with one torch thread and one-threaded BLAS (``is_single()`` is
     True inside); torch's thread count is restored afterwards. One pool serves every
-    caller; concurrent callers take turns.
+    caller; concurrent callers take turns. Called from inside a block, the blocks run
+    one after the other in that thread (the pool is busy with the outer call).
     """
     global _POOL
+    if getattr(_STATE, "in_block", False):
+        return [fn(block) for block in blocks]
 
     def job(block):
         mark_single(True)
+        _STATE.in_block = True
         try:
             return fn(block)
         finally:
             mark_single(False)
+            _STATE.in_block = False
 
     with _POOL_LOCK:
         if _POOL is None:

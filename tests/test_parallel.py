@@ -55,6 +55,20 @@ def test_run_blocks_error_propagates_and_restores(two_threads):
     assert torch.get_num_threads() == 2 and not is_single()
 
 
+def test_run_blocks_nested_runs_inline(two_threads):
+    """run_blocks inside a block (the pool busy with the outer call) must not wait for
+    the pool: the inner blocks run in the calling pool thread."""
+    def inner(k):
+        return threading.get_ident(), k
+
+    def outer(k):
+        return threading.get_ident(), run_blocks(inner, [k, k + 10])
+
+    for ident, inner_out in run_blocks(outer, [1, 2]):
+        assert [k for _, k in inner_out] in ([1, 11], [2, 12])
+        assert {t for t, _ in inner_out} == {ident}
+
+
 def test_threads_for_small_work_nests_and_restores(two_threads):
     cpu = torch.device("cpu")
     with threads_for(1e3, cpu):
