@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,8 @@ from neuroml.decoding import LinearDecoder, LogisticDecoder, TimeResolvedDecoder
 from neuroml.errors import ParameterError
 
 TIGHT = dict(tol=1e-10, max_iter=10_000)
+RUTISHAUSER = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "real"
+               / "human_mtl_units_trials_rutishauser.nwb")
 
 
 @pytest.fixture(autouse=True)
@@ -115,6 +118,47 @@ def test_refit_false_gives_the_same_scores_without_models(make):
     lean.set_params(refit=True).fit(X, y)
     np.testing.assert_array_equal(lean.predict(X), full.predict(X))
     assert not hasattr(lean.set_params(refit=False).fit(X, y), "estimators_")
+
+
+@pytest.mark.skipif(not RUTISHAUSER.exists(), reason="../shared/data/real not present")
+def test_real_recording_fast_paths_equal_sklearn_loop(monkeypatch):
+    """35 human MTL units, 180 recognition trials x 40 bins of spike counts: with the
+    float32 phase and the thread blocks forced on, the scores equal a loop of
+    scikit-learn fits (and the plain float64 solve)."""
+    from neuroml.decoding import _solvers
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the file's OpticalSeries placeholder
+        with neuroml.load_recording(RUTISHAUSER) as rec:
+            epochs = rec.with_trials(rec.intervals["recognition_table"]).epochs(
+                "start_time", (-0.5, 1.5), 0.05)
+    assert epochs.shape == (180, 40, 35)
+    cv = StratifiedKFold(5, shuffle=True, random_state=0)
+
+    def fit():
+        return TimeResolvedDecoder(LogisticDecoder(device="cpu", tol=1e-8, max_iter=5000), cv=cv,
+                                   device="cpu").fit(epochs, "stimuli_type")
+
+    monkeypatch.setattr(_solvers, "MIXED_PRECISION_MIN_WORK", 0)
+    monkeypatch.setattr(_solvers, "PARALLEL_MIN_WORK", 0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        fast = fit()
+    finally:
+        torch.set_num_threads(before)
+    monkeypatch.setattr(_solvers, "MIXED_PRECISION_MIN_WORK", float("inf"))
+    monkeypatch.setattr(_solvers, "PARALLEL_MIN_WORK", float("inf"))
+    plain = fit()
+    X, y = epochs.values.astype(np.float64), epochs.coords["stimuli_type"].values
+    ref = np.array([[_sk_lr(tol=1e-8, max_iter=5000).fit(X[tr, t], y[tr]).score(X[te, t], y[te])
+                     for t in range(40)] for tr, te in cv.split(X[:, 0], y)])
+    # measured: equal everywhere; allowed: a borderline test trial (1 of 36) flipping
+    for ours in (fast, plain):
+        diff = np.abs(ours.scores_.values - ref)
+        assert diff.max() <= 1 / 36 + 1e-9 and diff.mean() < 1e-3
+    for a, b in zip(fast.estimators_, plain.estimators_, strict=True):
+        np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-5)
 
 
 def test_linear_decoder_for_continuous_targets():
