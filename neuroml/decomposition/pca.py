@@ -554,7 +554,8 @@ def _flip_signs(Vt: torch.Tensor) -> torch.Tensor:
 _SCATTER_CHUNK_ELEMENTS = 1 << 21
 
 
-def _mean_and_scatter(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _mean_and_scatter(X: torch.Tensor, numpy_blas: bool | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """Column means and the centred scatter matrix ``(X - mean)^T (X - mean)`` in one pass.
 
     Each row chunk is shifted by the mean of the first chunk (an estimate of the
@@ -565,17 +566,26 @@ def _mean_and_scatter(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     with one-threaded BLAS: one read of the data, about 1.2x faster than
     scikit-learn's ``X^T X`` on the development machine, with float64 accuracy.
 
+    Parameters
+    ----------
+    X : torch.Tensor of shape (n_samples, n_features)
+    numpy_blas : bool, default=None
+        Accumulate with NumPy's BLAS in CPU threads (default on the CPU) or with torch
+        operations (default elsewhere; the GPU path, testable on the CPU).
+
     Returns
     -------
     mean : torch.Tensor of shape (n_features,), float64
     scatter : torch.Tensor of shape (n_features, n_features), float64
     """
     n_samples, n_features = X.shape
+    if numpy_blas is None:
+        numpy_blas = X.device.type == "cpu"
     chunk = _SCATTER_CHUNK_ELEMENTS if X.device.type == "cpu" else _CHUNK_ELEMENTS
     rows = max(1, min(n_samples, chunk // max(n_features, 1)))
     shift = X[:rows].mean(dim=0, dtype=torch.float64).to(X.dtype)
     starts = list(range(0, n_samples, rows))
-    if X.device.type == "cpu":
+    if numpy_blas:
         Xn, shift_n = X.detach().resolve_neg().numpy(), shift.numpy()
 
         def block(ids):

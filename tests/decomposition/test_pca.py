@@ -186,6 +186,23 @@ def test_one_pass_covariance_with_drift_is_accurate(monkeypatch, threads):
         assert largest_angle(ours.components_, ref.components_) < 1e-3
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_pass_covariance_torch_path_equals_numpy_path(monkeypatch, dtype):
+    """The torch accumulation (the GPU's path) equals the NumPy/BLAS one (the CPU's)."""
+    X = low_rank(3000, 25, offset=40.0, seed=5).astype(dtype)
+    monkeypatch.setattr(pca_module, "_SCATTER_CHUNK_ELEMENTS", 25 * 300)
+    t = torch.as_tensor(X)
+    m_np, s_np = pca_module._mean_and_scatter(t, numpy_blas=True)
+    m_th, s_th = pca_module._mean_and_scatter(t, numpy_blas=False)
+    Xc = X.astype(np.float64) - X.astype(np.float64).mean(0)
+    rtol = 1e-10 if dtype == np.float64 else 1e-5
+    for mean, scatter in ((m_np, s_np), (m_th, s_th)):
+        assert mean.dtype == scatter.dtype == torch.float64
+        np.testing.assert_allclose(mean.numpy(), X.astype(np.float64).mean(0), rtol=rtol)
+        np.testing.assert_allclose(scatter.numpy(), Xc.T @ Xc, rtol=rtol,
+                                   atol=rtol * np.abs(Xc.T @ Xc).max())
+
+
 @pytest.mark.parametrize("solver", ["covariance_eigh", "randomized"])
 def test_chunked_paths_agree(X, solver, monkeypatch):
     """Many small chunks give the same fit as one chunk."""
