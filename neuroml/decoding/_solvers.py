@@ -477,6 +477,16 @@ def solve_logistic(X, Y, weights, C, *, penalty: str | None = "l2", fit_intercep
     Returns
     -------
     LogisticSolution
+        ``n_iter`` counts the iterations of both phases of a float64 solve.
+
+    Notes
+    -----
+    Above ``MIXED_PRECISION_MIN_WORK`` multiply-adds per pass, float64 problems are
+    first iterated in float32 and finished in float64 (:func:`_solve`); above
+    ``PARALLEL_MIN_WORK``, on the CPU with more than one thread available, a batch of
+    several groups is split into interleaved blocks solved in parallel threads
+    (:func:`_solve_in_threads`). Either way each problem stops on its float64
+    criterion.
     """
     if data is None:
         data = prepare_data(X, fit_intercept)
