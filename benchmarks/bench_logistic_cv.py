@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import time
 import warnings
 
 import numpy as np
 import torch
+from _timing import interleaved
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
@@ -56,28 +56,6 @@ def sklearn_cv(X, y, cv, Cs, tol):
         warnings.simplefilter("ignore")  # FutureWarnings about 1.10 defaults
         return LogisticRegressionCV(Cs=Cs, cv=cv, scoring="accuracy", tol=tol, l1_ratios=(0.0,),
                                     use_legacy_attributes=False).fit(X, y)
-
-
-def interleaved(fns: dict, repeats: int, sync=None) -> tuple[dict, dict, dict]:
-    """Best wall time and best process CPU time of each function over ``repeats`` rounds
-    (taking turns), and the last results.
-
-    On a shared machine the wall time of a run depends on the other processes; with one
-    thread (``--threads 1``) the CPU time measures the work itself.
-    """
-    best, cpu, results = dict.fromkeys(fns, np.inf), dict.fromkeys(fns, np.inf), {}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            results[name] = None
-            if sync:
-                sync()
-            t0, c0 = time.perf_counter(), time.process_time()
-            results[name] = fn()
-            if sync:
-                sync()
-            best[name] = min(best[name], time.perf_counter() - t0)
-            cpu[name] = min(cpu[name], time.process_time() - c0)
-    return best, cpu, results
 
 
 def main(n_samples=50_000, n_features=256, n_classes=8, n_Cs=10, n_folds=5, device="cpu",

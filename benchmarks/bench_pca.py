@@ -26,11 +26,11 @@ Run with ``python benchmarks/bench_pca.py`` (``--n-samples 200000`` for a quicke
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import scipy.linalg
 import torch
+from _timing import interleaved
 from sklearn.decomposition import PCA as SkPCA
 
 from neuroml import PCA
@@ -72,27 +72,6 @@ def reference_spectrum(X: np.ndarray, n_components: int):
     return mean, evals[::-1][:n_components], evecs[:, ::-1][:, :n_components].T
 
 
-def interleaved(fns: dict, repeats: int, sync=None) -> tuple[dict, dict]:
-    """Best wall time of each function over ``repeats`` rounds, and its last result.
-
-    Each round runs every function once, in turn, after one warm-up call of each, so
-    a change in machine load during the run affects all of them alike.
-    """
-    results = {name: fn() for name, fn in fns.items()}
-    best = dict.fromkeys(fns, np.inf)
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            results[name] = None
-            if sync:
-                sync()
-            t0 = time.perf_counter()
-            results[name] = fn()
-            if sync:
-                sync()
-            best[name] = min(best[name], time.perf_counter() - t0)
-    return best, results
-
-
 def main(n_samples: int = 1_000_000, n_features: int = 512, n_components: int = 50,
          device: str = "cpu", repeats: int = 3, float64_peer: bool = False) -> dict:
     X = make_data(n_samples, n_features)
@@ -104,7 +83,7 @@ def main(n_samples: int = 1_000_000, n_features: int = 512, n_components: int = 
         "sklearn": lambda: SkPCA(n_components, svd_solver="covariance_eigh").fit(X),
         "neuroml": lambda: PCA(n_components, svd_solver="covariance_eigh", device=device).fit(X),
     }
-    best, fitted = interleaved(fns, repeats, sync)
+    best, _, fitted = interleaved(fns, repeats, sync, warmup=True)
     (t_sk, sk), (t_ours, ours) = ((best[k], fitted[k]) for k in ("sklearn", "neuroml"))
     print(f"sklearn PCA(covariance_eigh)      : {t_sk:8.3f} s")
     print(f"neuroml PCA(covariance_eigh, {device}): {t_ours:8.3f} s   (from the NumPy array)")
@@ -114,7 +93,7 @@ def main(n_samples: int = 1_000_000, n_features: int = 512, n_components: int = 
         X64 = X.astype(np.float64)
         t_sk64 = interleaved(
             {"sk64": lambda: SkPCA(n_components, svd_solver="covariance_eigh").fit(X64)},
-            repeats)[0]["sk64"]
+            repeats, warmup=True)[0]["sk64"]
         del X64
         print(f"sklearn PCA(covariance_eigh), float64 copy: {t_sk64:8.3f} s "
               f"(ratio to neuroml float32: {t_sk64 / t_ours:.2f}x)")
@@ -123,7 +102,7 @@ def main(n_samples: int = 1_000_000, n_features: int = 512, n_components: int = 
         Xd = torch.from_numpy(X).to(device)
         t_dev = interleaved(
             {"dev": lambda: PCA(n_components, svd_solver="covariance_eigh", device=device).fit(Xd)},
-            repeats, sync)[0]["dev"]
+            repeats, sync, warmup=True)[0]["dev"]
         print(f"neuroml PCA(covariance_eigh, {device}): {t_dev:8.3f} s   (tensor already on the GPU)")
         result["neuroml_on_device_s"] = t_dev
         result["ratio_on_device"] = t_sk / t_dev

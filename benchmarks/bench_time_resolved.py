@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import time
 import warnings
 
 import numpy as np
 import torch
+from _timing import interleaved
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
@@ -72,33 +72,6 @@ def sklearn_loop(X, y, splits, generalize: bool):
     return out
 
 
-def interleaved(fns: dict, repeats: int, sync=None, pause: float = 0.5
-                ) -> tuple[dict, dict, dict]:
-    """Best wall time and best process CPU time of each function over ``repeats`` rounds
-    (taking turns), and the last results.
-
-    On a shared machine the wall time of a run depends on the other processes; with one
-    thread (``--threads 1``) the CPU time measures the work itself. Every run starts
-    after a ``pause`` (seconds): measured on the 2-core development machine, a run
-    started right after the other library's was 10-25 % slower than one started after
-    0.3 s, whichever library ran second.
-    """
-    best, cpu, results = dict.fromkeys(fns, np.inf), dict.fromkeys(fns, np.inf), {}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            results[name] = None
-            time.sleep(pause)
-            if sync:
-                sync()
-            t0, c0 = time.perf_counter(), time.process_time()
-            results[name] = fn()
-            if sync:
-                sync()
-            best[name] = min(best[name], time.perf_counter() - t0)
-            cpu[name] = min(cpu[name], time.process_time() - c0)
-    return best, cpu, results
-
-
 def main(n_trials=400, n_times=100, n_units=128, n_folds=5, device="cpu", repeats=3,
          threads=None, generalize=False, float32=False) -> dict:
     X, y = make_data(n_trials, n_times, n_units, onset=int(0.3 * n_times))
@@ -123,7 +96,7 @@ def main(n_trials=400, n_times=100, n_units=128, n_folds=5, device="cpu", repeat
         fns["neuroml32"] = lambda: ours(X32)
     with limit:
         TimeResolvedDecoder(cv=2, device=device).fit(X[:40, :3], y[:40])  # warm-up
-        best, cpu, res = interleaved(fns, repeats, sync)
+        best, cpu, res = interleaved(fns, repeats, sync, pause=0.5)
     n_test = min(len(te) for _, te in splits)
     print(f"sklearn loop of {len(splits) * n_times} LogisticRegression fits: {best['sklearn']:8.3f} s "
           f"(CPU {cpu['sklearn']:.3f} s)")
