@@ -59,8 +59,7 @@ import torch
 
 from .._parallel import available_threads, is_single, run_blocks, threads_for
 
-__all__ = ["LogisticSolution", "solve_logistic", "prepare_data", "one_hot", "threads_for", "logits",
-           "available_threads"]
+__all__ = ["LogisticSolution", "solve_logistic", "prepare_data", "one_hot", "logits"]
 
 
 @dataclass
@@ -77,12 +76,16 @@ class LogisticSolution:
         Iterations each problem took.
     converged : torch.Tensor of shape (G, M), bool
         Whether the tolerance was reached within ``max_iter``.
+    pinv : torch.Tensor or None
+        The preconditioner the solve set up (for a follow-up solve of the same
+        problems), when it used one.
     """
 
     coef: torch.Tensor
     intercept: torch.Tensor
     n_iter: torch.Tensor
     converged: torch.Tensor
+    pinv: torch.Tensor | None = None
 
 
 def one_hot(codes: torch.Tensor, n_classes: int, dtype: torch.dtype) -> torch.Tensor:
@@ -260,7 +263,6 @@ class _Problems:
             self.pinv = pinv
         else:
             self._setup_preconditioner()
-        self.pinv_initial = self.pinv
 
     def _setup_preconditioner(self) -> None:
         """The inverse of ``curv * gram + lam I`` per group (through its Cholesky factor)
@@ -341,9 +343,6 @@ class _Problems:
         if self.fit_intercept:
             gW = torch.cat([gW, R.sum(dim=3, keepdim=True)], dim=3)
         return gW
-
-    def penalised(self, theta: torch.Tensor) -> torch.Tensor:
-        return theta[..., : self.n_features]
 
     def precondition(self, v: torch.Tensor, lam: torch.Tensor | None = None) -> torch.Tensor:
         """Apply the inverse of ``curv * Gram + lam * I`` (the intercept unpenalised).
@@ -590,6 +589,7 @@ def _solve_in_threads(data, Y, weights, C, init, opts, mixed, n_parts) -> Logist
 def _solve_one(data, Y, weights, C, init, *, penalty, fit_intercept, binary, max_iter, tol,
                memory, pinv=None, ftol_factor=1.0) -> LogisticSolution:
     prob = _Problems(data, Y, weights, C, penalty, binary, pinv)
+    pinv = prob.pinv  # before compaction drops finished groups from it
     G, M, Kp, F = prob.G, prob.M, prob.Kp, prob.n_features
     rows = F + int(fit_intercept)
     dtype, device = data.X.dtype, data.X.device
@@ -614,9 +614,7 @@ def _solve_one(data, Y, weights, C, init, *, penalty, fit_intercept, binary, max
         intercept = intercept - intercept.mean(dim=-1, keepdim=True)
         if penalty is None:
             coef = coef - coef.mean(dim=2, keepdim=True)
-    sol = LogisticSolution(coef, intercept, n_iter, converged)
-    sol.pinv = prob.pinv_initial  # the preconditioner, for a follow-up solve of the same problems
-    return sol
+    return LogisticSolution(coef, intercept, n_iter, converged, pinv)
 
 
 _COMPACT_AT = 0.75  # see _Tracker.compact_index

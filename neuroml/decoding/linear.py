@@ -419,7 +419,6 @@ class LinearDecoder(_LinearBase):
         -------
         list of G fitted clones of this estimator
         """
-
         y = np.asarray(y, dtype=np.float64)
         y2 = y[:, None] if y.ndim == 1 else y
         yt = torch.as_tensor(y2, device=X.device)

@@ -19,6 +19,7 @@ from sklearn.metrics import accuracy_score
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 
+from .._parallel import threads_for
 from .._validation import Interval, Options
 from ..base import NeuroMLEstimator
 from ..device import to_numpy
@@ -84,14 +85,6 @@ def _balanced_fold_weights(codes: torch.Tensor, train: torch.Tensor, n_classes: 
 def _fixed_fold_weights(cw: np.ndarray, codes: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
     w = torch.as_tensor(cw, dtype=train.dtype, device=train.device)[codes.long()]  # (B, n)
     return w.unsqueeze(1) * train
-
-
-def _logits(X: torch.Tensor, coef: torch.Tensor, intercept: torch.Tensor) -> torch.Tensor:
-    """Logits of every problem on every sample.
-
-    X (G, n, F), coef (G, M, Kp, F), intercept (G, M, Kp) -> (G, M, Kp, n).
-    """
-    return _solvers.logits(X, coef, intercept)
 
 
 def _scores_from_logits(Z: torch.Tensor, codes: torch.Tensor, test: torch.Tensor,
@@ -170,7 +163,7 @@ class _LogisticBase(ClassifierMixin, NeuroMLEstimator):
         return self._validate_X(X, reset=False)
 
     def _threads(self, Xt: torch.Tensor):
-        return _solvers.threads_for(Xt.shape[0] * Xt.shape[1] * self.coef_.shape[0], Xt.device)
+        return threads_for(Xt.shape[0] * Xt.shape[1] * self.coef_.shape[0], Xt.device)
 
     def decision_function(self, X):
         """Logits: ``X @ coef_.T + intercept_``.
@@ -399,7 +392,7 @@ class LogisticDecoder(_LogisticBase):
         classes, codes = _encode(y)
         sw = _sample_weights(self.class_weight, classes, y, codes)
         dt, dev = Xt.dtype, Xt.device
-        with _solvers.threads_for(Xt.numel() * classes.size, dev):
+        with threads_for(Xt.numel() * classes.size, dev):
             Y = _solvers.one_hot(torch.as_tensor(codes, device=dev), classes.size, dt)
             sol = self._solve(Xt, Y, torch.as_tensor(sw, dtype=dt, device=dev))
         if not bool(sol.converged.all()) and self.max_iter > 0:
@@ -442,7 +435,7 @@ class LogisticDecoder(_LogisticBase):
         if scoring not in SCORINGS:
             raise ParameterError(f"scoring={scoring!r} is not batched; allowed: {SCORINGS}.")
         n_sets = np.shape(Y)[0] * np.shape(train)[1]
-        with _solvers.threads_for(X.numel() * n_sets * len(np.unique(Y)), X.device):
+        with threads_for(X.numel() * n_sets * len(np.unique(Y)), X.device):
             return self._batched_cv_scores_impl(X, Y, train, test, scoring, generalize)
 
     def _batched_cv_scores_impl(self, X, Y, train, test, scoring, generalize, solutions=None):
@@ -490,7 +483,7 @@ class LogisticDecoder(_LogisticBase):
             codes_m = codes.unsqueeze(1).expand(b, n_folds, n).reshape(-1, n)  # (M, n)
             te_m = te.reshape(-1, n)
             if not generalize:
-                Z = _logits(Xg, sol.coef, sol.intercept)  # (G, M, Kp, n)
+                Z = _solvers.logits(Xg, sol.coef, sol.intercept)  # (G, M, Kp, n)
                 s = _scores_from_logits(Z, codes_m, te_m, scoring, K)  # (G, M)
                 s = s.reshape(G, b, n_folds).permute(1, 2, 0)
                 out.append(to_numpy(s if grouped else s[..., 0]))
@@ -499,7 +492,7 @@ class LogisticDecoder(_LogisticBase):
                 for g in range(G):
                     coef = sol.coef[g:g + 1].expand(G, -1, -1, -1)
                     icpt = sol.intercept[g:g + 1].expand(G, -1, -1)
-                    Z = _logits(Xg, coef, icpt)  # (G_test, M, Kp, n)
+                    Z = _solvers.logits(Xg, coef, icpt)  # (G_test, M, Kp, n)
                     rows.append(_scores_from_logits(Z, codes_m, te_m, scoring, K))  # (G_test, M)
                 s = torch.stack(rows, 0).reshape(G, G, b, n_folds).permute(2, 3, 0, 1)
                 out.append(to_numpy(s))
@@ -532,7 +525,7 @@ class LogisticDecoder(_LogisticBase):
         test = np.concatenate([np.asarray(test, bool), np.zeros((1, n), bool)])[None]
         sols: list = []
         K = len(np.unique(y))
-        with _solvers.threads_for(X.numel() * train.shape[1] * K, X.device):
+        with threads_for(X.numel() * train.shape[1] * K, X.device):
             scores = self._batched_cv_scores_impl(X, np.asarray(y)[None], train, test, scoring,
                                                   generalize, solutions=sols)
         (sol, classes), = sols
@@ -554,7 +547,7 @@ class LogisticDecoder(_LogisticBase):
         classes, codes = _encode(y)
         sw = _sample_weights(self.class_weight, classes, y, codes)
         dt, dev = X.dtype, X.device
-        with _solvers.threads_for(X.numel() * classes.size, dev):
+        with threads_for(X.numel() * classes.size, dev):
             Y = _solvers.one_hot(torch.as_tensor(codes, device=dev), classes.size, dt)
             sol = self._solve(X, Y, torch.as_tensor(sw, dtype=dt, device=dev))
         return self._fitted_per_group(sol, 0, classes, X)
@@ -715,7 +708,7 @@ class LogisticDecoderCV(_LogisticBase):
         solver = LogisticDecoder(penalty=self.penalty, class_weight=None,
                                  fit_intercept=self.fit_intercept, max_iter=self.max_iter,
                                  tol=self.tol)
-        with _solvers.threads_for(Xt.numel() * K * n_folds, dev):
+        with threads_for(Xt.numel() * K * n_folds, dev):
             data = _solvers.prepare_data(Xt, self.fit_intercept)
             codes_t = torch.as_tensor(codes, device=dev)[None, :]
             te = torch.as_tensor(test, dtype=dt, device=dev)  # (folds, n)
@@ -725,7 +718,7 @@ class LogisticDecoderCV(_LogisticBase):
                 # every fold x every C in ONE batched solve (problems C-major)
                 sol = solver._solve(None, Y, w_fold.repeat(n_C, 1),
                                     C=torch.as_tensor(np.repeat(Cs, n_folds))[None], data=data)
-                Z = _logits(data.X, sol.coef, sol.intercept)  # (1, C x folds, Kp, n)
+                Z = _solvers.logits(data.X, sol.coef, sol.intercept)  # (1, C x folds, Kp, n)
                 s = _scores_from_logits(Z, codes_t, te.repeat(n_C, 1), self.scoring, K)[0]
                 scores = to_numpy(s.reshape(n_C, n_folds).T).astype(np.float64)
                 n_iter = to_numpy(sol.n_iter[0].reshape(n_C, n_folds).T).astype(np.int32)
@@ -743,7 +736,7 @@ class LogisticDecoderCV(_LogisticBase):
                 for j, C in enumerate(Cs):
                     sol = solver._solve(None, Y, w_fold, C=float(C), init=init, data=data)
                     init = (sol.coef, sol.intercept)
-                    Z = _logits(data.X, sol.coef, sol.intercept)  # (1, folds, Kp, n)
+                    Z = _solvers.logits(data.X, sol.coef, sol.intercept)  # (1, folds, Kp, n)
                     scores[:, j] = to_numpy(
                         _scores_from_logits(Z, codes_t, te, self.scoring, K)[0])
                     n_iter[:, j] = to_numpy(sol.n_iter[0])
@@ -759,7 +752,7 @@ class LogisticDecoderCV(_LogisticBase):
             self.C_ = float(Cs[best])
             init = (coefs[:, best].mean(0)[None, None], icpts[:, best].mean(0)[None, None])
             w_all = torch.as_tensor(sw, dtype=dt, device=dev)
-            with _solvers.threads_for(Xt.numel() * K, dev):
+            with threads_for(Xt.numel() * K, dev):
                 final = solver._solve(None, Y, w_all, C=self.C_, init=init, data=data)
             coef, icpt = final.coef[0, 0], final.intercept[0, 0]
             self.n_iter_refit_ = int(final.n_iter[0, 0])

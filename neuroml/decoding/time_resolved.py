@@ -12,11 +12,11 @@ from sklearn.base import clone, is_classifier
 from sklearn.metrics import check_scoring
 from sklearn.utils import get_tags
 
+from .._parallel import threads_for
 from .._validation import Interval
 from ..base import NeuroMLEstimator
 from ..device import to_numpy
 from ..errors import NotFittedError, ParameterError
-from ._solvers import threads_for
 from .cv import check_cv_param, resolve_splits, split_masks
 from .logistic import LogisticDecoder, _LogisticBase
 from .permutation import _coordinate
