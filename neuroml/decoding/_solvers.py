@@ -103,8 +103,9 @@ class PreparedData:
         Column means (zeros without an intercept).
     gram : torch.Tensor of shape (G, F, F)
         The centred (uncentred without an intercept) second moment
-        ``(X - mean)^T (X - mean) / n``, in float64. It only shapes the preconditioner,
-        so for float64 data it is formed from the float32 copy of the centred data.
+        ``(X - mean)^T (X - mean) / n``; only its lower triangle is filled in
+        reliably. It only shapes the preconditioner, so it is formed (and kept) in
+        float32 whenever the data fit float32's range.
     fit_intercept : bool
     """
 
@@ -129,7 +130,7 @@ class PreparedData:
             if self._source is not None:
                 evals, evecs = self._source.eig()
             else:
-                evals, evecs = torch.linalg.eigh(self.gram)
+                evals, evecs = torch.linalg.eigh(self.gram.to(torch.float64))
                 evals = evals.clamp_min(0)
             self._eig = (evals.to(self.X.dtype), evecs.to(torch.float32))
         return self._eig
@@ -170,22 +171,34 @@ class PreparedData:
 
 
 def _gram(data: PreparedData) -> torch.Tensor:
-    """``(X - mean)^T (X - mean) / n`` per group, in float64.
+    """``(X - mean)^T (X - mean) / n`` per group, in float32 (float64 beyond its range).
 
-    Formed from float32 centred data: twice the speed of float64 products and accurate
-    far beyond what a preconditioner needs (centring first avoids the cancellation of
-    ``X^T X / n - mean mean^T``).
+    Formed from the float32 copy of the data: twice the speed of float64 products and
+    accurate far beyond what a preconditioner needs (centring first avoids the
+    cancellation of ``X^T X / n - mean mean^T``). The groups are centred a few at a
+    time, so no centred copy of the whole data is made: on the CPU every fresh page of
+    a large temporary costs a page fault (about 3 us per 4 KiB on the development
+    machine, as much as the product itself here). Only the lower triangle is meant to
+    be read (Cholesky and ``eigh`` read no other).
     """
     base = data.low() or data
-    X = base.X
-    n = X.shape[1]
-    Xc = X - base.mean.unsqueeze(1) if data.fit_intercept else X
-    Xc = Xc.to(torch.float32)
-    gram = _matmul(Xc.transpose(1, 2), Xc).to(torch.float64) / n
-    if not bool(torch.isfinite(gram.sum())):  # beyond float32's range: in the data's precision
-        Xc = data.X - data.mean.unsqueeze(1) if data.fit_intercept else data.X
-        gram = _matmul(Xc.transpose(1, 2), Xc).to(torch.float64) / n
-    return (gram + gram.transpose(1, 2)) / 2
+    gram = _centred_products(base.X, base.mean if data.fit_intercept else None)
+    if base is not data and not bool(torch.isfinite(gram.sum())):
+        # beyond float32's range: in the data's precision
+        gram = _centred_products(data.X, data.mean if data.fit_intercept else None)
+    return gram
+
+
+def _centred_products(X: torch.Tensor, mean: torch.Tensor | None) -> torch.Tensor:
+    """``(X - mean)^T (X - mean) / n`` for every group, centring a chunk at a time."""
+    G, n, F = X.shape
+    out = torch.empty((G, F, F), dtype=X.dtype, device=X.device)
+    chunk = max(1, (1 << 21) // max(1, n * F * X.element_size()))  # ~2 MiB of data
+    for start in range(0, G, chunk):
+        sl = slice(start, min(G, start + chunk))
+        Xc = X[sl] - mean[sl].unsqueeze(1) if mean is not None else X[sl]
+        out[sl] = _matmul(Xc.transpose(1, 2), Xc)
+    return out.mul_(1.0 / n)
 
 
 def prepare_data(X: torch.Tensor, fit_intercept: bool = True) -> PreparedData:
@@ -281,16 +294,17 @@ class _Problems:
             gram = self.data.gram
             diag = gram.diagonal(dim1=1, dim2=2)
             shift = torch.sqrt(lo * hi) * (lo > 0) + 1e-10 * diag.amax(dim=1).clamp_min(1e-30)
-            # float32 first (fast); float64 when that factorisation fails
+            # float32 first (fast); float64 when that factorisation fails. The explicit
+            # inverse: one batched product per application, faster than triangular
+            # solves for the few right-hand sides of a group.
             for dtype in (torch.float32, torch.float64):
                 A = gram.to(dtype) * self.curv
                 A.diagonal(dim1=1, dim2=2).add_(shift.to(dtype)[:, None])
                 L, info = torch.linalg.cholesky_ex(A)
                 if not bool((info != 0).any()):
-                    # the explicit inverse: one batched product per application, faster
-                    # than triangular solves for the few right-hand sides of a group
                     pinv = torch.cholesky_inverse(L).to(torch.float32).contiguous()
-                    if bool(torch.isfinite(pinv).all()):
+                    # a finite sum means finite entries (one reduction instead of a mask)
+                    if bool(torch.isfinite(pinv.sum())) or bool(torch.isfinite(pinv).all()):
                         self.pinv = pinv
                         break
 
@@ -599,11 +613,13 @@ def _solve_one(data, Y, weights, C, init, *, penalty, fit_intercept, binary, max
         theta[..., :F] = torch.broadcast_to(coef0.to(dtype=dtype, device=device), (G, M, Kp, F))
         if fit_intercept:
             theta[..., F] = torch.broadcast_to(b0.to(dtype=dtype, device=device), (G, M, Kp))
+    # from zero weights the logits are zeros: no product needed
+    Z = torch.zeros((G, M, Kp, prob.n), dtype=dtype, device=device) if init is None else None
     with threads_for(prob.G * prob.n * F * Kp * M, device), torch.no_grad():
         if penalty == "l1":
-            theta, n_iter, converged = _fista(prob, theta, max_iter, tol)
+            theta, n_iter, converged = _fista(prob, theta, max_iter, tol, Z)
         else:
-            theta, n_iter, converged = _lbfgs(prob, theta, max_iter, tol, memory, ftol_factor)
+            theta, n_iter, converged = _lbfgs(prob, theta, max_iter, tol, memory, ftol_factor, Z)
     coef = theta[..., :F].contiguous()
     intercept = (theta[..., F].contiguous() if fit_intercept
                  else torch.zeros((G, M, Kp), dtype=dtype, device=device))
@@ -671,7 +687,7 @@ def _flat(x: torch.Tensor) -> torch.Tensor:
 
 
 def _lbfgs(prob: _Problems, theta: torch.Tensor, max_iter: int, tol: float, memory: int,
-           ftol_factor: float = 1.0):
+           ftol_factor: float = 1.0, Z: torch.Tensor | None = None):
     """Preconditioned L-BFGS over the batch; see the module docstring.
 
     Per-problem vectors (iterate, gradient, direction, history) are handled as flat
@@ -699,7 +715,7 @@ def _lbfgs(prob: _Problems, theta: torch.Tensor, max_iter: int, tol: float, memo
         return g
 
     lam_pm = penalty_weights()
-    Z = prob.logits(theta)
+    Z = prob.logits(theta) if Z is None else Z  # Z: the logits of theta when known
     f, state = prob.evaluate(Z)
     tf = _flat(theta)
     f = f + 0.5 * torch.linalg.vecdot(lam_pm * tf, tf)
@@ -841,7 +857,8 @@ def _soft_threshold(x: torch.Tensor, thr: torch.Tensor) -> torch.Tensor:
     return torch.sign(x) * torch.clamp(x.abs() - thr, min=0) + 0.0  # + 0.0: no -0.0
 
 
-def _fista(prob: _Problems, theta: torch.Tensor, max_iter: int, tol: float):
+def _fista(prob: _Problems, theta: torch.Tensor, max_iter: int, tol: float,
+           Z: torch.Tensor | None = None):
     G, M = prob.G, prob.M
     dtype = theta.dtype
     F = prob.n_features
@@ -860,7 +877,7 @@ def _fista(prob: _Problems, theta: torch.Tensor, max_iter: int, tol: float):
         return torch.cat([w, v[..., F:]], dim=3) if prob.fit_intercept else w
 
     x = theta
-    Zx = prob.logits(x)
+    Zx = prob.logits(x) if Z is None else Z  # Z: the logits of theta when known
     x_prev, Zx_prev = x, Zx
     tk = torch.ones((G, M), dtype=dtype, device=theta.device)
     it = 0

@@ -288,6 +288,34 @@ def test_float32_phase_skipped_beyond_float32_range(monkeypatch):
     np.testing.assert_allclose(sol.coef[0, 0].numpy(), ref.coef_, rtol=1e-4)
 
 
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_gram_is_the_centred_second_moment(fit_intercept):
+    """The preconditioner's statistics, centred a few groups at a time, equal NumPy's
+    covariance (float64, computed here) on offset data, over more groups than a chunk."""
+    from neuroml.decoding import _solvers
+
+    rng = np.random.default_rng(3)
+    G, n, F = 40, 300, 24  # 40 groups: several ~2 MiB chunks
+    X = rng.normal(1e3, 1.0, (G, n, F)) * rng.uniform(0.5, 2.0, F)  # offset 1e3, std ~1
+    data = _solvers.prepare_data(torch.as_tensor(X), fit_intercept)
+    gram = data.gram
+    assert gram.dtype == torch.float32  # float64 data: formed from the float32 copy
+    Xc = X - X.mean(axis=1, keepdims=True) if fit_intercept else X
+    ref = np.einsum("gni,gnj->gij", Xc, Xc) / n
+    low = np.tril_indices(F)
+    got = gram.numpy()[:, low[0], low[1]]
+    want = ref[:, low[0], low[1]]
+    scale = np.abs(ref).max(axis=(1, 2), keepdims=True)[:, :, 0]
+    # float32 rounding of the data (offset 1e3: 6e-5 absolute) is the only error
+    assert np.abs(got - want).max() / scale.min() < (1e-3 if fit_intercept else 1e-6)
+    # data within float32's range whose second moment is not (1e22 squared): in float64
+    big = _solvers.prepare_data(torch.as_tensor(X[:3] * 1e19), fit_intercept)
+    assert big.low() is not None and big.gram.dtype == torch.float64
+    np.testing.assert_allclose(big.gram.numpy()[:, low[0], low[1]] / 1e38,
+                               ref[:3][:, low[0], low[1]], rtol=1e-6,
+                               atol=1e-9 * np.abs(ref).max())
+
 # ---------------------------------------------------------------------- LogisticDecoderCV
 def _sk_cv(**kw):
     with warnings.catch_warnings():
