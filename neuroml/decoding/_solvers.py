@@ -121,6 +121,8 @@ class PreparedData:
         """The centred second moment, computed on first use."""
         if self._gram is None:
             self._gram = self._source.gram if self._source is not None else _gram(self)
+        elif callable(self._gram):  # computed by blocks of groups, assembled when needed
+            self._gram = self._gram()
         return self._gram
 
     def eig(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -159,7 +161,7 @@ class PreparedData:
         """
         if not stats:
             return PreparedData(self.X[idx], self.mean[idx], self.fit_intercept)
-        gram = None if self._gram is None else self._gram[idx]
+        gram = None if self._gram is None else self.gram[idx]
         eig = None if self._eig is None else (self._eig[0][idx], self._eig[1][idx])
         part = PreparedData(self.X[idx], self.mean[idx], self.fit_intercept, gram, eig)
         if self._low:
@@ -594,8 +596,10 @@ def _solve_in_threads(data, Y, weights, C, init, opts, mixed, n_parts) -> Logist
         return torch.cat(tensors)[inverse.to(tensors[0].device)]
 
     if data._gram is None and all(part._gram is not None for _, part in done):
-        # the blocks computed their statistics in parallel: keep them for later solves
-        data._gram = gather([part._gram for _, part in done])
+        # the blocks computed their statistics in parallel: keep them for later solves,
+        # assembled only if one comes (a copy of all of them)
+        grams = [part._gram for _, part in done]
+        data._gram = lambda: gather(grams)
     return LogisticSolution(*(gather([getattr(sol, k) for sol, _ in done])
                               for k in ("coef", "intercept", "n_iter", "converged")))
 

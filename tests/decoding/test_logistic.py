@@ -290,7 +290,7 @@ def test_float32_phase_skipped_beyond_float32_range(monkeypatch):
 
 
 @pytest.mark.parametrize("fit_intercept", [True, False])
-def test_gram_is_the_centred_second_moment(fit_intercept):
+def test_gram_is_the_centred_second_moment(fit_intercept, monkeypatch):
     """The preconditioner's statistics, centred a few groups at a time, equal NumPy's
     covariance (float64, computed here) on offset data, over more groups than a chunk."""
     from neuroml.decoding import _solvers
@@ -309,6 +309,19 @@ def test_gram_is_the_centred_second_moment(fit_intercept):
     scale = np.abs(ref).max(axis=(1, 2), keepdims=True)[:, :, 0]
     # float32 rounding of the data (offset 1e3: 6e-5 absolute) is the only error
     assert np.abs(got - want).max() / scale.min() < (1e-3 if fit_intercept else 1e-6)
+    # a solve in thread blocks keeps the blocks' statistics for later solves, in order
+    kept = _solvers.prepare_data(torch.as_tensor(X), fit_intercept)
+    y = rng.integers(0, 2, n)
+    monkeypatch.setattr(_solvers, "PARALLEL_MIN_WORK", 0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        solve_logistic(None, one_hot(torch.as_tensor(y), 2, torch.float64), torch.ones(n), 1.0,
+                       binary=True, fit_intercept=fit_intercept, data=kept, max_iter=3)
+    finally:
+        torch.set_num_threads(before)
+    assert callable(kept._gram)  # the blocks' statistics, assembled on first use
+    torch.testing.assert_close(torch.tril(kept.gram), torch.tril(gram))
     # data within float32's range whose second moment is not (1e22 squared): in float64
     big = _solvers.prepare_data(torch.as_tensor(X[:3] * 1e19), fit_intercept)
     assert big.low() is not None and big.gram.dtype == torch.float64
