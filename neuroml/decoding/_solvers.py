@@ -192,10 +192,13 @@ def _gram(data: PreparedData) -> torch.Tensor:
 
 
 def _centred_products(X: torch.Tensor, mean: torch.Tensor | None) -> torch.Tensor:
-    """``(X - mean)^T (X - mean) / n`` for every group, centring a chunk at a time."""
+    """``(X - mean)^T (X - mean) / n`` for every group, centring a chunk at a time on
+    the CPU (all at once on a GPU, whose caching allocator reuses the memory)."""
     G, n, F = X.shape
     out = torch.empty((G, F, F), dtype=X.dtype, device=X.device)
-    chunk = max(1, (1 << 21) // max(1, n * F * X.element_size()))  # ~2 MiB of data
+    chunk = G
+    if X.device.type == "cpu":
+        chunk = max(1, (1 << 21) // max(1, n * F * X.element_size()))  # ~2 MiB of data
     for start in range(0, G, chunk):
         sl = slice(start, min(G, start + chunk))
         Xc = X[sl] - mean[sl].unsqueeze(1) if mean is not None else X[sl]
