@@ -68,6 +68,21 @@ class PermutationResult:
     def __iter__(self):
         return iter((self.score, self.null, self.pvalue))
 
+    def __repr__(self) -> str:
+        """A summary (the null distribution itself is in ``null``)."""
+        n = np.shape(self.null)[0]
+        if np.ndim(self.score) == 0:
+            null = np.asarray(self.null, dtype=float)
+            return (f"PermutationResult(score={float(self.score):.4g}, "
+                    f"pvalue={float(self.pvalue):.4g}, n_permutations={n}, "
+                    f"null mean={null.mean():.4g}, null 95th percentile="
+                    f"{np.percentile(null, 95):.4g}, batched={self.batched})")
+        dims = getattr(self.score, "dims", None)
+        over = f" over {dims}" if dims else ""
+        return (f"PermutationResult(score and pvalue of shape {np.shape(self.score)}{over}, "
+                f"n_permutations={n}, smallest pvalue={float(np.min(self.pvalue)):.4g}, "
+                f"batched={self.batched})")
+
 
 def permutation_test(estimator, X, y, *, n_permutations=1000, cv=5, groups=None, scoring=None,
                      random_state=None, n_jobs=None) -> PermutationResult:

@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold, permutation_test_score
 from threadpoolctl import threadpool_limits
 
-from neuroml.decoding import LinearDecoder, LogisticDecoder, permutation_test
+from neuroml.decoding import LinearDecoder, LogisticDecoder, TimeResolvedDecoder, permutation_test
 from neuroml.decoding.cv import shuffle_labels
 from neuroml.errors import ParameterError
 
@@ -140,6 +140,23 @@ def test_dataarray_coordinate_labels_and_unpacking():
     score, null, pvalue = permutation_test(LogisticDecoder(device="cpu"), da, "side",
                                            n_permutations=9, cv=3, random_state=0)
     assert score > 0.8 and null.shape == (9,) and pvalue == pytest.approx(0.1)
+
+
+def test_repr_is_a_summary():
+    X, y = _data(n=60, K=2, shift=2.0)
+    res = permutation_test(LogisticDecoder(device="cpu"), X, y, n_permutations=200, cv=3,
+                           random_state=0)
+    text = repr(res)
+    null = np.asarray(res.null)
+    assert text.startswith(f"PermutationResult(score={res.score:.4g}, pvalue={res.pvalue:.4g}, "
+                           "n_permutations=200, ")
+    assert f"null mean={null.mean():.4g}" in text and len(text) < 200
+    X3 = np.repeat(X[:, None, :], 4, axis=1)  # (trial, time, unit)
+    da = xr.DataArray(X3, dims=("trial", "time", "unit"))
+    res3 = permutation_test(TimeResolvedDecoder(cv=3, device="cpu"), da, y, n_permutations=9,
+                            cv=3, random_state=0)
+    assert repr(res3) == ("PermutationResult(score and pvalue of shape (4,) over ('time',), "
+                          "n_permutations=9, smallest pvalue=0.1, batched=True)")
 
 
 def test_errors():
