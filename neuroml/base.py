@@ -154,11 +154,15 @@ class NeuroMLEstimator(BaseEstimator):
             # unit) input); check the values here and count units (the last axis) below.
             from sklearn.utils.validation import check_array, check_X_y
 
-            if y is None:
-                Xa = check_array(Xa, **kwargs)
-            else:
-                Xa, y = check_X_y(Xa, y, y_numeric=y_numeric, multi_output=multi_output,
-                                  **kwargs)
+            try:
+                if y is None:
+                    Xa = check_array(Xa, **kwargs)
+                else:
+                    Xa, y = check_X_y(Xa, y, y_numeric=y_numeric, multi_output=multi_output,
+                                      **kwargs)
+            except ValueError as err:
+                self._raise_nonfinite_trials(Xa, err)
+                raise
         elif y is None:
             Xa = validate_data(self, Xa, reset=reset, **kwargs)
         else:
@@ -173,6 +177,26 @@ class NeuroMLEstimator(BaseEstimator):
         if ndim > 2:
             self._check_n_features(Xa.shape[-1], reset)
         return to_tensor(Xa, self.device_), y, info
+
+    def _raise_nonfinite_trials(self, X, err: ValueError) -> None:
+        """Say which trials of ``(trial, ...)`` input hold NaN or infinity (when that is
+        what ``err`` is about) and what to do about them."""
+        try:
+            Xf = np.asarray(X, dtype=float)
+        except (TypeError, ValueError):
+            return
+        finite = np.isfinite(Xf)
+        if finite.all():
+            return
+        bad = ~finite.reshape(Xf.shape[0], -1).all(axis=1)
+        what = "NaN" if np.isnan(Xf).any() else "infinity"
+        raise ParameterError(
+            f"Input X contains {what} in {int(bad.sum())} of {bad.size} trials (the first: "
+            f"trial index {int(np.flatnonzero(bad)[0])}); {type(self).__name__} needs finite "
+            "values. Epochs of a signal from Recording.epochs() are NaN where the window "
+            "leaves the recording: keep the complete trials (e.g. X.dropna('trial')) or fill "
+            "the gaps first."
+        ) from err
 
     def _validate_y(self, y, n_samples, y_numeric, multi_output):
         from sklearn.utils.validation import check_array, column_or_1d

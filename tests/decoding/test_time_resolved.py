@@ -224,6 +224,21 @@ def test_errors_say_what_is_needed():
         trd.predict(X[:, 0])
 
 
+def test_nan_trials_are_named_and_dropna_fixes_them():
+    """Epochs of a signal are NaN where the window leaves the recording: the error says
+    how many trials and which, and dropping them (the hint) makes the fit work."""
+    X, y = _epochs(n=40, T=3)
+    X[[3, 17], -1, :] = np.nan  # the last bin of two trials ran past the recording
+    da = xr.DataArray(X, dims=("trial", "time", "unit"), coords={"side": ("trial", y)})
+    with pytest.raises(ParameterError, match=r"NaN in 2 of 40 trials \(the first: trial index 3\)"
+                       r".*dropna\('trial'\)"):
+        TimeResolvedDecoder(cv=3, device="cpu").fit(da, "side")
+    trd = TimeResolvedDecoder(cv=3, device="cpu").fit(da.dropna("trial"), "side")
+    assert trd.scores_.sizes == {"fold": 3, "time": 3}
+    with pytest.raises(ParameterError, match="NaN in 2 of 40 trials"):
+        trd.predict(da)
+
+
 def test_user_guide_examples_run(tmp_path, monkeypatch):
     """Every Python block of docs/user-guide/decoding.md runs, in order (figures to tmp_path)."""
     import re
