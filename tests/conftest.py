@@ -7,6 +7,7 @@ is absent, e.g. on a machine that only has the repository.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,23 @@ def real_data_dir() -> Path:
     if not real_data_available():
         pytest.skip(f"real data folder {REAL_DATA} is not available")
     return REAL_DATA
+
+
+@pytest.fixture
+def run_user_guide(tmp_path, monkeypatch):
+    """Run every Python block of a ``docs/user-guide/`` page, in order, in ``tmp_path``.
+
+    Returns a function ``run(page_name) -> (namespace, n_blocks)``: the variables the
+    blocks defined and how many blocks there were.
+    """
+
+    def run(page_name: str):
+        page = Path(__file__).resolve().parents[1] / "docs" / "user-guide" / page_name
+        blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+        monkeypatch.chdir(tmp_path)
+        namespace: dict = {}
+        for block in blocks:
+            exec(compile(block, str(page), "exec"), namespace)
+        return namespace, len(blocks)
+
+    return run

@@ -239,18 +239,10 @@ def test_nan_trials_are_named_and_dropna_fixes_them():
         trd.predict(da)
 
 
-def test_user_guide_examples_run(tmp_path, monkeypatch):
+def test_user_guide_examples_run(tmp_path, run_user_guide):
     """Every Python block of docs/user-guide/decoding.md runs, in order (figures to tmp_path)."""
-    import re
-    from pathlib import Path
-
-    page = Path(__file__).resolve().parents[2] / "docs" / "user-guide" / "decoding.md"
-    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
-    assert len(blocks) >= 4
-    monkeypatch.chdir(tmp_path)
-    ns: dict = {}
-    for block in blocks:
-        exec(compile(block, str(page), "exec"), ns)
+    ns, n_blocks = run_user_guide("decoding.md")
+    assert n_blocks >= 4
     assert (tmp_path / "decoding_over_time.png").stat().st_size > 10_000
     assert (tmp_path / "temporal_generalization.png").stat().st_size > 10_000
     # what the page says it shows

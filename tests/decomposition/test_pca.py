@@ -394,16 +394,9 @@ def test_cuda_matches_cpu(X, solver):
     np.testing.assert_allclose(Zt.cpu().numpy(), cpu.transform(X), atol=1e-6)
 
 
-def test_user_guide_examples_run(tmp_path, monkeypatch):
+def test_user_guide_examples_run(tmp_path, run_user_guide):
     """Every Python block of docs/user-guide/pca.md runs, in order (figures to tmp_path)."""
-    import re
-
-    page = Path(__file__).resolve().parents[2] / "docs" / "user-guide" / "pca.md"
-    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
-    assert len(blocks) >= 3
-    monkeypatch.chdir(tmp_path)
-    namespace: dict = {}
-    for block in blocks:
-        exec(compile(block, str(page), "exec"), namespace)
+    namespace, n_blocks = run_user_guide("pca.md")
+    assert n_blocks >= 3
     assert (tmp_path / "pca_trajectories.png").stat().st_size > 10_000
     assert namespace["latents"].dims == ("trial", "time", "component")

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 
 
-def test_user_guide_examples_run(tmp_path, monkeypatch, capsys):
-    page = Path(__file__).resolve().parents[2] / "docs" / "user-guide" / "representation.md"
-    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
-    assert len(blocks) == 4
-    monkeypatch.chdir(tmp_path)
-    namespace: dict = {}
-    for block in blocks:
-        exec(compile(block, str(page), "exec"), namespace)
+def test_user_guide_examples_run(tmp_path, run_user_guide, capsys):
+    namespace, n_blocks = run_user_guide("representation.md")
+    assert n_blocks == 4
     for name in ("vae_latents", "vae_latents_time", "vae_elbo_terms", "vae_training",
                  "vae_traversal", "contrastive_condition"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000, name
