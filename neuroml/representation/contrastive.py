@@ -1,4 +1,8 @@
-"""Contrastive embeddings of neural activity (InfoNCE, as in CEBRA)."""
+"""Contrastive embeddings of neural activity (InfoNCE, as in CEBRA).
+
+The estimator and its loss; which rows form positive and negative pairs is
+:mod:`neuroml.representation._sampling`.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +19,9 @@ from ..errors import ParameterError
 from ..training import TRAINING_CONSTRAINTS, Trainer
 from ._base import _CHUNK, _Flat, _RepresentationBase
 from ._networks import ACTIVATIONS, WindowEncoder
+from ._sampling import PositiveSampler, SampleLayout, time_anchors
 
-__all__ = ["ContrastiveEmbedding", "infonce", "time_anchors"]
+__all__ = ["ContrastiveEmbedding", "infonce"]
 
 
 def infonce(ref: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,
@@ -29,45 +34,6 @@ def infonce(ref: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,
     pos_sim = (ref * pos).sum(-1) / temperature
     neg_sim = ref @ neg.T / temperature
     return (torch.logsumexp(neg_sim, dim=1) - pos_sim).mean()
-
-
-def time_anchors(segment: torch.Tensor, offset: int) -> torch.Tensor:
-    """Rows whose positive, ``offset`` rows later, lies in the same segment.
-
-    ``segment`` labels each row's contiguous piece (a trial; a side of the
-    train/validation cut), so positives never cross trials.
-    """
-    n = segment.numel()
-    rows = torch.arange(n, device=segment.device)
-    ok = rows + offset < n
-    ok[ok.clone()] = segment[rows[ok] + offset] == segment[rows[ok]]
-    return torch.nonzero(ok).squeeze(1)
-
-
-class _Structure:
-    """Where each flattened sample sits in its segment (a trial, or the whole series)."""
-
-    def __init__(self, shape: tuple[int, ...], device: torch.device):
-        if len(shape) == 2:
-            n_seg, length = shape
-            rows = torch.arange(n_seg * length, device=device)
-            self.pos = rows % length
-            self.start = rows - self.pos
-            self.length = torch.full_like(rows, length)
-        else:
-            n = shape[0]
-            self.pos = torch.arange(n, device=device)
-            self.start = torch.zeros_like(self.pos)
-            self.length = torch.full_like(self.pos, n)
-        self.n = self.pos.numel()
-
-    def windows(self, window: int) -> torch.Tensor:
-        """(n, window) row indices of each sample's window, edge-replicated within segments."""
-        left = (window - 1) // 2
-        k = torch.arange(window, device=self.pos.device) - left
-        p = (self.pos[:, None] + k[None, :]).clamp(min=0)
-        p = torch.minimum(p, self.length[:, None] - 1)
-        return self.start[:, None] + p
 
 
 class ContrastiveEmbedding(_RepresentationBase):
@@ -273,7 +239,7 @@ class ContrastiveEmbedding(_RepresentationBase):
         dev = self.device_
         Xf = flat.X.float()
         n = Xf.shape[0]
-        structure = _Structure(flat.shape, dev)
+        structure = SampleLayout(flat.shape, dev)
         windows = structure.windows(self.window)
         seed = seed_from(self.random_state)
 
@@ -314,7 +280,7 @@ class ContrastiveEmbedding(_RepresentationBase):
             val_pos = val_pos[:0]
         pools = [anchors[train_pos], anchors[val_pos] if val_pos.numel() else anchors[train_pos]]
 
-        sampler = _PositiveSampler(self.positive, self.time_offset, pools, labels, values,
+        sampler = PositiveSampler(self.positive, self.time_offset, pools, labels, values,
                                    float(self.delta), seed, dev)
         temperature = float(self.temperature)
 
@@ -339,7 +305,7 @@ class ContrastiveEmbedding(_RepresentationBase):
     @torch.no_grad()
     def _embed(self, flat: _Flat) -> torch.Tensor:
         module = self._inference_module(flat.X.dtype)
-        windows = _Structure(flat.shape, flat.X.device).windows(self.window)
+        windows = SampleLayout(flat.shape, flat.X.device).windows(self.window)
         step = max(1, _CHUNK // self.window)
         outs = [module(flat.X[windows[i : i + step]]) for i in range(0, windows.shape[0], step)]
         return torch.cat(outs, 0)
@@ -360,48 +326,3 @@ class ContrastiveEmbedding(_RepresentationBase):
         self._check_fitted()
         flat = self._flatten(X, reset=False)
         return self._output(flat, self._embed(flat), "latent", np.arange(self.n_latents))
-
-
-class _PositiveSampler:
-    """Draws positives and uniform negatives on the device from a seeded generator."""
-
-    def __init__(self, positive, time_offset, pools, labels, values, delta, seed, device):
-        self.positive = positive
-        self.time_offset = time_offset
-        self.pools = pools
-        self.values = values
-        self.delta = delta
-        self.gen = torch.Generator(device=device).manual_seed(seed)
-        self.device = device
-        self.groups = []
-        if labels is not None:
-            n_classes = int(labels.max()) + 1
-            for rows in pools:
-                lab = labels[rows]
-                order = torch.argsort(lab, stable=True)
-                counts = torch.bincount(lab, minlength=n_classes)
-                starts = torch.cumsum(counts, 0) - counts
-                self.groups.append((rows[order], starts, counts))
-        self.labels = labels
-
-    def _uniform(self, n: int) -> torch.Tensor:
-        return torch.rand(n, generator=self.gen, device=self.device)
-
-    def negatives(self, n: int, which: int) -> torch.Tensor:
-        rows = self.pools[which]
-        return rows[torch.randint(rows.numel(), (n,), generator=self.gen, device=self.device)]
-
-    def positives(self, ref: torch.Tensor, which: int) -> torch.Tensor:
-        if self.positive == "time":
-            return ref + self.time_offset
-        if self.labels is not None:
-            sorted_rows, starts, counts = self.groups[which]
-            lab = self.labels[ref]
-            pick = (self._uniform(ref.numel()) * counts[lab]).long().clamp_max(counts[lab] - 1)
-            return sorted_rows[starts[lab] + pick]
-        rows = self.pools[which]
-        query = self.values[ref]
-        noise = torch.randn(query.shape, generator=self.gen, device=self.device)
-        query = query + self.delta * noise
-        nearest = torch.cdist(query, self.values[rows]).argmin(1)
-        return rows[nearest]

@@ -96,7 +96,10 @@ def test_run_json_holds_the_provenance(good_dir, pipeline_file, tmp_path):
     assert info["pipeline"]["file"] == str(path)
     assert len(info["pipeline"]["file_sha256"]) == 64
     assert info["versions"]["neuroml"] and info["versions"]["numpy"] == np.__version__
-    assert info["device"] == {"requested": "auto", "resolved": "cpu"}
+    # "auto" resolves to the GPU where there is one: the provenance records what ran
+    from neuroml.device import resolve_device
+
+    assert info["device"] == {"requested": "auto", "resolved": str(resolve_device("auto"))}
     assert info["executor"]["kind"] == "serial"
     assert info["counts"] == {"ok": 3, "skipped": 0, "failed": 0, "pending": 0}
     assert info["started"] <= info["ended"]
@@ -209,6 +212,16 @@ def test_progress_bar_on_a_terminal(good_dir, pipeline_file, tmp_path, monkeypat
     text = stream.getvalue()
     assert "\r" in text and "3/3 recordings" in text
     assert "dec_1: load" in text  # per-step progress (later steps may be throttled)
+    last = text.rstrip("\n").split("\r")[-1]
+    assert last.startswith(f"[{'#' * 30}] 3/3 recordings") and text.endswith("\n")
+
+
+def test_no_bar_and_no_carriage_returns_off_a_terminal(good_dir, pipeline_file, tmp_path,
+                                                       monkeypatch):
+    stream = io.StringIO()  # not a terminal: a log file, CI
+    monkeypatch.setattr("sys.stderr", stream)
+    run_pipeline(pipeline_file(), [good_dir], tmp_path / "out")
+    assert "\r" not in stream.getvalue()
 
 
 def test_step_warnings_are_collected_per_recording(good_dir, pipeline_file, tmp_path, caplog):

@@ -36,7 +36,7 @@ def test_linear_autoencoder_spans_pca_subspace():
                      batch_size=128, validation_fraction=0.0, patience=None,
                      random_state=0).fit(X)
     pca = PCA(3).fit(X)
-    W = ae.module_.decoder[-1].weight.detach().double().numpy()  # (n_features, n_latents)
+    W = ae.module_.decoder[-1].weight.detach().double().cpu().numpy()  # (n_features, n_latents)
     angles = np.degrees(scipy.linalg.subspace_angles(W, pca.components_.T))
     assert angles.max() < 2.0, angles
     # the encoder's latents are an affine map of PCA's scores
@@ -89,7 +89,8 @@ def test_output_types_follow_input():
     assert ae.transform(X.astype(np.float64)).dtype == np.float64
     Zt = ae.transform(torch.from_numpy(X))
     assert isinstance(Zt, torch.Tensor) and Zt.shape == (300, 2)
-    np.testing.assert_allclose(Zt.numpy(), ae.transform(X), rtol=1e-6, atol=1e-6)
+    assert Zt.device.type == ae.device_.type  # a tensor comes back on the estimator's device
+    np.testing.assert_allclose(Zt.cpu().numpy(), ae.transform(X), rtol=1e-6, atol=1e-6)
     da = xr.DataArray(X, dims=("time", "unit"),
                       coords={"time": np.arange(300) * 0.01, "unit": [f"u{i}" for i in range(12)]})
     Z = ae.transform(da)

@@ -12,12 +12,8 @@ from scipy.special import logsumexp
 import neuroml
 from neuroml import ParameterError
 from neuroml.representation import ContrastiveEmbedding
-from neuroml.representation.contrastive import (
-    _PositiveSampler,
-    _Structure,
-    infonce,
-    time_anchors,
-)
+from neuroml.representation._sampling import PositiveSampler, SampleLayout, time_anchors
+from neuroml.representation.contrastive import infonce
 
 
 def trials(n_trials=12, n_time=15, n_units=8, seed=0):
@@ -46,12 +42,12 @@ def test_infonce_matches_its_definition():
 
 
 def test_windows_repeat_the_edges_of_each_trial():
-    w = _Structure((2, 4), torch.device("cpu")).windows(3)
+    w = SampleLayout((2, 4), torch.device("cpu")).windows(3)
     expected = [[0, 0, 1], [0, 1, 2], [1, 2, 3], [2, 3, 3],
                 [4, 4, 5], [4, 5, 6], [5, 6, 7], [6, 7, 7]]
     assert w.tolist() == expected
     # a 2-D recording is one segment; an even window looks one bin further back
-    assert _Structure((5,), torch.device("cpu")).windows(4).tolist()[0] == [0, 0, 1, 2]
+    assert SampleLayout((5,), torch.device("cpu")).windows(4).tolist()[0] == [0, 0, 1, 2]
 
 
 def test_time_positives_stay_in_their_trial():
@@ -65,7 +61,7 @@ def test_time_positives_stay_in_their_trial():
 def test_behavior_positives_share_the_label_or_are_near():
     labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 2])
     pools = [torch.arange(8), torch.arange(8, 10)]
-    s = _PositiveSampler("behavior", 1, pools, labels, None, 0.0, 0, torch.device("cpu"))
+    s = PositiveSampler("behavior", 1, pools, labels, None, 0.0, 0, torch.device("cpu"))
     ref = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7] * 20)
     pos = s.positives(ref, 0)
     assert torch.equal(labels[pos], labels[ref]) and bool(torch.isin(pos, pools[0]).all())
@@ -75,7 +71,7 @@ def test_behavior_positives_share_the_label_or_are_near():
     # continuous: the nearest behaviour to the jittered reference
     y = torch.linspace(0, 1, 101)[:, None]
     pools = [torch.arange(101), torch.arange(101)]
-    s = _PositiveSampler("behavior", 1, pools, None, y, 0.05, 0, torch.device("cpu"))
+    s = PositiveSampler("behavior", 1, pools, None, y, 0.05, 0, torch.device("cpu"))
     ref = torch.arange(101).repeat(10)
     gap = (y[s.positives(ref, 0)] - y[ref]).abs()
     assert float(gap.max()) < 0.25 and 0.02 < float(gap.mean()) < 0.06  # E|N(0, .05)| = 0.04

@@ -100,7 +100,7 @@ def test_traversal_of_a_linear_decoder_is_linear():
     tr = latent_traversal(ae, dims=[1, 0], values=values)
     assert tr.dims == ("dim", "value", "feature") and tr.shape == (2, 4, 6)
     assert tr["dim"].values.tolist() == [1, 0]
-    W = ae.module_.decoder[-1].weight.detach().double().numpy()  # (features, latents)
+    W = ae.module_.decoder[-1].weight.detach().double().cpu().numpy()  # (features, latents)
     base = ae.inverse_transform(ae.latent_mean_[None])[0]
     for i, d in enumerate([1, 0]):
         expected = base + values[:, None] * ae.latent_std_[d] * W[:, d]

@@ -29,22 +29,24 @@ def gaussian(n=800, n_features=10, seed=0):
 def reference_elbo(vae, X, n_draws=200, seed=1):
     """Monte-Carlo ELBO with torch.distributions' log densities and KL."""
     m = vae.module_
+    dev = vae.device_  # the reference runs where the model lives (CPU or GPU)
     with torch.no_grad():
-        x = torch.as_tensor(X, dtype=torch.float64)
+        x = torch.as_tensor(X, dtype=torch.float64, device=dev)
         mu, logvar = (t.double() for t in m.double().encode(x))
         q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
         prior = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
-        kl = torch.distributions.kl_divergence(q, prior).sum(-1).numpy()
+        kl = torch.distributions.kl_divergence(q, prior).sum(-1).cpu().numpy()
         gen = torch.Generator().manual_seed(seed)
         loglik = np.zeros(len(X))
         for _ in range(n_draws):
-            z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=gen, dtype=mu.dtype)
+            eps = torch.randn(mu.shape, generator=gen, dtype=mu.dtype).to(dev)
+            z = mu + (0.5 * logvar).exp() * eps
             out = m.decoder(z)
             if vae.likelihood == "poisson":
                 p = torch.distributions.Poisson(out.exp())
             else:
                 p = torch.distributions.Normal(out, m.log_scale.exp())
-            loglik += p.log_prob(x).sum(-1).numpy()
+            loglik += p.log_prob(x).sum(-1).cpu().numpy()
     m.float()
     return float(np.mean(loglik / n_draws - kl))
 
@@ -118,9 +120,10 @@ def test_transform_is_the_posterior_mean_and_keeps_coordinates():
     assert Z.dims == ("trial", "time", "latent")
     np.testing.assert_array_equal(Z["direction"].values, X["direction"].values)
     with torch.no_grad():
-        mu, _ = vae.module_.double().encode(torch.as_tensor(X.values.reshape(-1, 6)))
+        x = torch.as_tensor(X.values.reshape(-1, 6), device=vae.device_)
+        mu, _ = vae.module_.double().encode(x)
     vae.module_.float()
-    np.testing.assert_allclose(Z.values.reshape(-1, 3), mu.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(Z.values.reshape(-1, 3), mu.cpu().numpy(), rtol=1e-10)
 
 
 def test_same_random_state_same_numbers_and_save_load(tmp_path):
