@@ -41,7 +41,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import __version__
 from ._validation import validate_params
-from .device import InputInfo, inspect_input, resolve_device, to_tensor
+from .device import InputInfo, inspect_input, resolve_device, to_numpy, to_tensor
 from .errors import NeuroMLError, NotFittedError, ParameterError, RecordingError
 
 __all__ = ["NeuroMLEstimator", "load"]
@@ -139,7 +139,7 @@ class NeuroMLEstimator(BaseEstimator):
             if Xt.dtype not in (torch.float32, torch.float64):
                 Xt = Xt.to(torch.float32)
             if y is not None:
-                y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y
+                y = to_numpy(y) if isinstance(y, torch.Tensor) else y
                 y = self._validate_y(y, Xt.shape[0], y_numeric, multi_output)
             return Xt.to(self.device_), y, info
         Xa = X.values if hasattr(X, "values") and info.kind == "xarray" else X
@@ -380,7 +380,7 @@ def _restore(cls, params, tensors, modules, attributes, blobs, device) -> NeuroM
     for key, value in attributes.items():
         setattr(est, key, _from_json(value, blobs, device))
     for key, value in tensors.items():
-        setattr(est, key, value.numpy())
+        setattr(est, key, to_numpy(value))
     saved_device = getattr(est, "device_", None)
     if device is not None:
         est.device_ = resolve_device(device)  # asked for explicitly: it must exist here

@@ -58,6 +58,7 @@ import numpy as np
 import torch
 
 from .._parallel import available_threads, is_single, run_blocks, threads_for
+from ..device import to_numpy
 
 __all__ = ["LogisticSolution", "solve_logistic", "prepare_data", "one_hot", "logits"]
 
@@ -442,7 +443,7 @@ def _matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         a = a.contiguous()
     else:
         b = b.contiguous()
-    return torch.from_numpy(np.matmul(a.resolve_neg().numpy(), b.resolve_neg().numpy()))
+    return torch.from_numpy(np.matmul(to_numpy(a.resolve_neg()), to_numpy(b.resolve_neg())))
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -169,7 +169,7 @@ class _LinearBase(RegressorMixin, NeuroMLEstimator):
             if y.dims[-1] in y.coords:
                 output_coords = np.asarray(y.coords[y.dims[-1]].values)
         if isinstance(y, torch.Tensor):
-            y = y.detach().cpu().numpy()
+            y = to_numpy(y)
         Xt, y, info = self._validate_X(X, y, reset=True, y_numeric=True, multi_output=True)
         self.output_dim_, self.output_coords_ = output_dim, output_coords
         self._y_1d = y.ndim == 1

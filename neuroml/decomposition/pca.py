@@ -14,7 +14,7 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from .._parallel import available_threads, run_blocks
 from .._validation import Interval, Options
 from ..base import NeuroMLEstimator
-from ..device import inspect_input, seed_from
+from ..device import inspect_input, seed_from, to_numpy
 from ..errors import ParameterError
 
 __all__ = ["PCA"]
@@ -302,7 +302,7 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuroMLEstimator):
             elif isinstance(k, Integral):
                 n_comp = int(k)
             else:  # a variance fraction: sklearn's searchsorted(side="right") + 1
-                cum = torch.cumsum(ratio_all, 0).cpu().numpy()
+                cum = to_numpy(torch.cumsum(ratio_all, 0))
                 n_comp = min(int(np.searchsorted(cum, float(k), side="right")) + 1, rank)
             if n_comp < rank:
                 if solver == "randomized":
@@ -535,7 +535,7 @@ class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuroMLEstimator):
 
 
 def _np(t: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
-    return t.detach().to(dtype).cpu().numpy().copy()
+    return to_numpy(t.detach().to(dtype)).copy()
 
 
 def _flip_signs(Vt: torch.Tensor) -> torch.Tensor:
@@ -586,7 +586,7 @@ def _mean_and_scatter(X: torch.Tensor, numpy_blas: bool | None = None
     shift = X[:rows].mean(dim=0, dtype=torch.float64).to(X.dtype)
     starts = list(range(0, n_samples, rows))
     if numpy_blas:
-        Xn, shift_n = X.detach().resolve_neg().numpy(), shift.numpy()
+        Xn, shift_n = to_numpy(X.resolve_neg()), to_numpy(shift)
 
         def block(ids):
             buf = np.empty((rows, n_features), dtype=Xn.dtype)

@@ -253,7 +253,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self._validate_params()
         self._resolve_device()
         if isinstance(y, torch.Tensor):
-            y = y.detach().cpu().numpy()
+            y = to_numpy(y)
         Xt, y, _ = self._validate_X(X, y, reset=True)
         check_classification_targets(y)
         classes, encoded = np.unique(y, return_inverse=True)
@@ -409,7 +409,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             if y.dims[-1] in y.coords:
                 output_coords = np.asarray(y.coords[y.dims[-1]].values)
         if isinstance(y, torch.Tensor):
-            y = y.detach().cpu().numpy()
+            y = to_numpy(y)
         Xt, y, _ = self._validate_X(X, y, reset=True, y_numeric=True, multi_output=True)
         y = np.asarray(y, dtype=np.float64)
         self.output_dim_, self.output_coords_ = output_dim, output_coords

@@ -30,8 +30,10 @@ def _latent_values(latents, owner: str) -> tuple[np.ndarray, tuple[int, ...], li
         labels = [f"{feature.capitalize()} {c}" for c in coords]
         values = np.asarray(latents.values)
     else:
-        if hasattr(latents, "detach"):
-            latents = latents.detach().cpu().numpy()
+        if hasattr(latents, "detach"):  # a tensor, on any device (torch imported only then)
+            from ..device import to_numpy
+
+            latents = to_numpy(latents)
         values = np.asarray(latents)
         labels = [f"Latent {i}" for i in range(values.shape[-1])] if values.ndim else []
     if values.ndim not in (2, 3) or values.dtype.kind not in "biuf":

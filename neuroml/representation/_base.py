@@ -21,7 +21,7 @@ import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
 from ..base import NeuroMLEstimator
-from ..device import InputInfo, inspect_input
+from ..device import InputInfo, inspect_input, to_numpy
 from ..errors import ParameterError
 
 #: Rows evaluated per forward pass at inference (bounds memory on large inputs).
@@ -170,7 +170,7 @@ class _RepresentationBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
         """
         self.module_ = module.eval()
         self.best_epoch_ = int(trainer.best_epoch_)
-        Z = self._apply(encode, Xf).double().cpu().numpy()
+        Z = to_numpy(self._apply(encode, Xf).double())
         self.latent_mean_ = Z.mean(0)
         self.latent_std_ = Z.std(0)
 

@@ -14,7 +14,7 @@ import torch
 import xarray as xr
 
 from .._validation import Interval, Options
-from ..device import seed_from, torch_seed
+from ..device import seed_from, to_numpy, torch_seed
 from ..errors import ParameterError
 from ..training import TRAINING_CONSTRAINTS, Trainer
 from ._base import _CHUNK, _Flat, _RepresentationBase
@@ -179,7 +179,7 @@ class ContrastiveEmbedding(_RepresentationBase):
                 )
             y = X[y].values
         elif isinstance(y, torch.Tensor):
-            y = y.detach().cpu().numpy()
+            y = to_numpy(y)
         elif isinstance(y, xr.DataArray):
             y = y.values
         y = np.asarray(y)

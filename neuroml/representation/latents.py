@@ -10,6 +10,7 @@ import xarray as xr
 from sklearn.linear_model import LinearRegression
 
 from .._validation import Interval, check_param
+from ..device import to_numpy
 from ..errors import NotFittedError, ParameterError
 
 __all__ = ["latent_traversal", "consistency_score"]
@@ -106,7 +107,7 @@ def latent_traversal(estimator, dims=None, values=None, *, base=None) -> xr.Data
 
 def _as_2d(embedding, i: int) -> np.ndarray:
     if isinstance(embedding, torch.Tensor):
-        embedding = embedding.detach().cpu().numpy()
+        embedding = to_numpy(embedding)
     elif isinstance(embedding, xr.DataArray):
         embedding = embedding.values
     arr = np.asarray(embedding, dtype=np.float64)
@@ -126,7 +127,7 @@ def _align(embeddings: list[np.ndarray], labels, n_bins: int) -> list[np.ndarray
     labs = []
     for i, (emb, lab) in enumerate(zip(embeddings, labels)):
         if isinstance(lab, torch.Tensor):
-            lab = lab.detach().cpu().numpy()
+            lab = to_numpy(lab)
         lab = np.asarray(lab.values if isinstance(lab, xr.DataArray) else lab).ravel()
         if lab.shape[0] != emb.shape[0]:
             raise ParameterError(

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .._validation import Interval, Options, check_param
-from ..device import seed_from, torch_seed
+from ..device import seed_from, to_numpy, to_tensor, torch_seed
 from ..training import TRAINING_CONSTRAINTS, Trainer
 from ._base import _RepresentationBase, check_latents
 from ._networks import ACTIVATIONS, VAENet
@@ -245,10 +245,10 @@ class VAE(_RepresentationBase):
         check_param("n_samples", n_samples, [Interval(Integral, 1, None)], "VAE.sample")
         rng = np.random.default_rng(seed_from(random_state))
         z = rng.standard_normal((n_samples, self.n_latents))
-        mean = self._apply(self._decode, torch.from_numpy(z).to(self.device_)).cpu().numpy()
+        mean = to_numpy(self._apply(self._decode, to_tensor(z, self.device_)))
         if self.likelihood == "poisson":
             return rng.poisson(mean).astype(np.float64)
-        scale = self.module_.log_scale.detach().double().exp().cpu().numpy()
+        scale = to_numpy(self.module_.log_scale.detach().double().exp())
         return mean + scale * rng.standard_normal(mean.shape)
 
     def score(self, X, y=None, *, n_draws=8):
