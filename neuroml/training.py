@@ -288,26 +288,41 @@ def _weighted_mean(values: list[torch.Tensor], weights: list[int], dtype, device
 
 
 class _Progress:
-    """A one-line progress bar on a terminal, a plain line per epoch otherwise."""
+    """Per-epoch progress with the losses of each epoch.
+
+    On a terminal, or in a notebook (``tqdm.auto`` draws a widget there), a tqdm bar
+    with the last epoch's losses as its postfix; on any other stream (a log file, CI)
+    one plain line per epoch, without carriage returns. tqdm is imported only here,
+    when ``verbose`` asks for progress.
+    """
 
     def __init__(self, total: int, stream=None):
         self.total = total
         self.stream = stream or sys.stderr
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.bar = None
+        if self.tty or _in_notebook(self.stream):
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, file=self.stream, desc="epoch", unit="epoch",
+                            dynamic_ncols=True, leave=True)
 
     def update(self, epoch: int, row: dict) -> None:
-        msg = f"epoch {epoch}/{self.total} train_loss={row['train_loss']:.4g}"
+        losses = f"train_loss={row['train_loss']:.4g}"
         if np.isfinite(row.get("val_loss", np.nan)):
-            msg += f" val_loss={row['val_loss']:.4g}"
-        if self.tty:
-            width = 24
-            done = int(width * epoch / self.total)
-            self.stream.write(f"\r[{'#' * done}{'.' * (width - done)}] {msg}")
+            losses += f" val_loss={row['val_loss']:.4g}"
+        if self.bar is not None:
+            self.bar.set_postfix_str(losses, refresh=False)
+            self.bar.update(epoch - self.bar.n)
         else:
-            self.stream.write(msg + "\n")
-        self.stream.flush()
+            self.stream.write(f"epoch {epoch}/{self.total} {losses}\n")
+            self.stream.flush()
 
     def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _in_notebook(stream) -> bool:
+    """Whether ``stream`` is the console of a Jupyter kernel (tqdm.auto draws a widget)."""
+    return "ipykernel" in sys.modules and stream in (sys.stdout, sys.stderr)

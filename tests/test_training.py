@@ -172,20 +172,49 @@ def test_verbose_plain_lines_when_not_a_tty(capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_progress_bar_on_a_tty():
-    class Tty(io.StringIO):
-        def isatty(self):
-            return True
+class _Tty(io.StringIO):
+    def isatty(self):
+        return True
 
-    stream = Tty()
+
+def test_progress_bar_on_a_tty_is_tqdm_with_the_losses():
+    from tqdm.std import tqdm
+
+    stream = _Tty()
     bar = _Progress(4, stream=stream)
+    assert isinstance(bar.bar, tqdm)
     for epoch in (1, 2):
         bar.update(epoch, {"train_loss": 0.5, "val_loss": float("nan")})
     bar.close()
     text = stream.getvalue()
-    assert text.count("\r") == 2 and text.endswith("\n")
-    assert "[############............] epoch 2/4 train_loss=0.5" in text
+    last = text.rstrip("\n").split("\r")[-1]
+    assert "\r" in text and text.endswith("\n") and text.count("\n") == 1
+    assert last.startswith("epoch:  50%") and "2/4" in last and "train_loss=0.5" in last
     assert "val_loss" not in text
+
+
+def test_progress_in_a_notebook_is_a_bar_not_lines(monkeypatch):
+    import sys
+
+    stream = io.StringIO()  # a kernel's stderr is no terminal, but tqdm.auto draws a widget
+    monkeypatch.setattr("sys.stderr", stream)
+    assert _Progress(3).bar is None
+    monkeypatch.setitem(sys.modules, "ipykernel", object())
+    bar = _Progress(3)
+    assert bar.bar is not None
+    bar.close()
+    assert _Progress(3, stream=io.StringIO()).bar is None  # another stream: plain lines
+
+
+def test_verbose_trainer_on_a_tty_shows_every_epoch_count_and_the_last_losses(monkeypatch):
+    stream = _Tty()
+    monkeypatch.setattr("sys.stderr", stream)
+    X, y = regression_data(40)
+    hist = Trainer(linear(), mse, max_epochs=3, verbose=True, seed=0).fit(X, y)
+    last = stream.getvalue().rstrip("\n").split("\r")[-1]
+    assert last.startswith("epoch: 100%") and "3/3" in last
+    assert f"train_loss={hist['train_loss'].iloc[-1]:.4g}" in last
+    assert f"val_loss={hist['val_loss'].iloc[-1]:.4g}" in last
 
 
 def test_divergence_is_a_clear_error():

@@ -21,12 +21,12 @@ import numbers
 from dataclasses import dataclass
 
 import numpy as np
-import xarray as xr
 from sklearn.base import clone, is_classifier
 from sklearn.model_selection import check_cv, permutation_test_score
 
 from .._validation import Interval, check_param
 from ..errors import ParameterError
+from ._coords import coordinate
 from .cv import check_cv_param, shuffle_labels, split_masks, splits_depend_on_labels
 
 __all__ = ["permutation_test", "PermutationResult"]
@@ -148,8 +148,8 @@ def permutation_test(estimator, X, y, *, n_permutations=1000, cv=5, groups=None,
     check_param("n_permutations", n_permutations, [Interval(numbers.Integral, 1, None)],
                 "permutation_test")
     check_cv_param(cv, "permutation_test")
-    y = _coordinate(X, y, "y")
-    groups = _coordinate(X, groups, "groups")
+    y = coordinate(X, y, "y")
+    groups = coordinate(X, groups, "groups")
     est = clone(estimator)
     batched = hasattr(est, "_batched_cv_scores") and (
         scoring is None or (isinstance(scoring, str) and scoring in est._batched_scorings))
@@ -222,19 +222,3 @@ def _permutation_rng(random_state) -> np.random.RandomState:
     if isinstance(random_state, np.random.Generator):
         return np.random.RandomState(int(random_state.integers(0, 2**31 - 1)))
     return np.random.RandomState(random_state)
-
-
-def _coordinate(X, value, name):
-    """Resolve a str naming a trial coordinate of a DataArray ``X`` into its values."""
-    if not isinstance(value, str):
-        return value
-    if not isinstance(X, xr.DataArray):
-        raise ParameterError(
-            f"{name}={value!r} names a coordinate, which needs a DataArray X; got "
-            f"{type(X).__name__}.")
-    sample_dim = X.dims[0]
-    if value not in X.coords or X.coords[value].dims != (sample_dim,):
-        options = [c for c in X.coords if X.coords[c].dims == (sample_dim,) and c != sample_dim]
-        raise ParameterError(
-            f"{name}={value!r} is not a coordinate along {sample_dim!r}; available: {options}.")
-    return X.coords[value].values

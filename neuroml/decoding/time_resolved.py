@@ -17,9 +17,9 @@ from .._validation import Interval
 from ..base import NeuroMLEstimator
 from ..device import to_numpy
 from ..errors import NotFittedError, ParameterError
+from ._coords import coordinate
 from .cv import check_cv_param, resolve_splits, split_masks
 from .logistic import LogisticDecoder, _LogisticBase
-from .permutation import _coordinate
 
 __all__ = ["TimeResolvedDecoder"]
 
@@ -212,8 +212,8 @@ class TimeResolvedDecoder(NeuroMLEstimator):
         self._validate_params()
         check_cv_param(self.cv, type(self).__name__)
         self._check_3d(X)
-        y = _coordinate(X, y, "y")
-        groups = _coordinate(X, groups, "groups")
+        y = coordinate(X, y, "y")
+        groups = coordinate(X, groups, "groups")
         self._resolve_device()
         est = self._base()
         classifier = is_classifier(est)
@@ -374,7 +374,7 @@ class TimeResolvedDecoder(NeuroMLEstimator):
         scores : DataArray, dims ("time",) or ("train_time", "test_time")
             Computed with ``scoring`` (the estimator's ``score`` when None).
         """
-        y = _coordinate(X, y, "y")
+        y = coordinate(X, y, "y")
         Xt, _ = self._per_time(X)
         Xn = to_numpy(Xt)
         y = to_numpy(y)

@@ -218,12 +218,56 @@ class Recording:
         if trials is None:
             raise RecordingError(
                 f"{self._where()} has no trials table; interval tables present: "
-                f"{list(self.intervals)} (pass one with `rec.with_trials(rec.intervals[name])`)."
+                f"{list(self.intervals)} (use one with `rec.with_trials(name)`)."
             )
         return trials
 
-    def with_trials(self, trials: pd.DataFrame) -> Recording:
-        """The same recording with another trials table (e.g. one of ``intervals``)."""
+    def with_trials(self, trials: pd.DataFrame | str) -> Recording:
+        """The same recording with another trials table (e.g. one of ``intervals``).
+
+        Parameters
+        ----------
+        trials : pandas.DataFrame or str
+            The new trials table, or the name of one of the recording's interval
+            tables (a key of :attr:`intervals`, e.g. ``"recognition_table"``), read
+            when first used.
+
+        Returns
+        -------
+        recording : Recording
+            Shares spikes, intervals, signals and metadata with this one; closing it
+            does not close the file.
+
+        Raises
+        ------
+        RecordingError
+            ``trials`` names no interval table of this recording.
+        ParameterError
+            ``trials`` is neither a DataFrame nor a str.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> table = pd.DataFrame({"start_time": [0.0, 1.0], "stop_time": [0.5, 1.5]})
+        >>> rec = Recording.from_arrays(spike_times=[[0.1, 1.2]], intervals={"task": table})
+        >>> len(rec.with_trials("task").trials)
+        2
+        """
+        if isinstance(trials, str):
+            if trials not in self.intervals:
+                raise RecordingError(
+                    f"{self._where()} has no interval table {trials!r}; the 'trials' "
+                    f"parameter of with_trials must be one of {list(self.intervals)} "
+                    "or a DataFrame."
+                )
+            intervals, name = self.intervals, trials
+            trials = lambda: intervals[name]  # noqa: E731 - read on first use, as loaders do
+        elif not isinstance(trials, pd.DataFrame):
+            raise ParameterError(
+                f"The 'trials' parameter of with_trials must be a DataFrame or the name of "
+                f"an interval table of {self._where()} (one of {list(self.intervals)}). "
+                f"Got {type(trials).__name__}."
+            )
         rec = Recording(spikes=self._spikes, trials=trials, intervals=self.intervals,
                         signals=self.signals, meta=self.meta, closer=None)
         return rec

@@ -1,23 +1,26 @@
-"""Progress over recordings and steps: a one-line bar on a terminal, log lines elsewhere."""
+"""Progress over recordings and steps: a tqdm bar on a terminal, log lines elsewhere."""
 
 from __future__ import annotations
 
 import logging
-import shutil
 import sys
-import time
 
 __all__ = ["Progress"]
 
 _log = logging.getLogger("neuroml.pipeline")
 
+#: What the bar shows: the fraction of recording x step units done, the count of
+#: recordings done (and failed), the time elapsed and what is running now.
+BAR_FORMAT = "[{bar:30}] {desc} {elapsed}{postfix}"
+
 
 class Progress:
     """Show how far a run is.
 
-    On a terminal (``bar=True``) one line is redrawn in place: a bar over all
-    recording x step units, the count of recordings done and failed, and what is
-    running now. Otherwise nothing is drawn and the runner's log lines say the same.
+    On a terminal (``bar=True``) a :mod:`tqdm` bar (``tqdm.auto``: a widget in a
+    notebook) is redrawn in place: a bar over all recording x step units, the count of
+    recordings done and failed, the time elapsed and what is running now. Otherwise
+    nothing is drawn (tqdm is not even imported) and the runner's log lines say the same.
 
     Parameters
     ----------
@@ -28,6 +31,14 @@ class Progress:
     bar : bool
         Whether to draw the bar (the stream is a terminal).
     stream : file, default=sys.stderr
+        Where the bar is written.
+
+    Attributes
+    ----------
+    done, failed : int
+        Recordings finished, and of them failed.
+    current : str
+        What is running now (``"<recording>: <step>"``), shown after the bar.
     """
 
     def __init__(self, total: int, n_steps: int, *, bar: bool, stream=None):
@@ -39,8 +50,16 @@ class Progress:
         self.failed = 0
         self.partial: dict[str, int] = {}
         self.current = ""
-        self.t0 = time.perf_counter()
-        self._last = 0.0
+        self._tqdm = None
+        if bar:
+            from tqdm.auto import tqdm  # lazily: `neuroml --help` does not pay for it
+
+            self._tqdm = tqdm(total=total * self.n_steps, file=self.stream, desc=self._head(),
+                              bar_format=BAR_FORMAT, dynamic_ncols=True, leave=True)
+
+    def _head(self) -> str:
+        head = f"{self.done}/{self.total} recordings"
+        return head + (f" ({self.failed} failed)" if self.failed else "")
 
     def step(self, recording_id: str, index: int, name: str) -> None:
         """A recording started step ``index`` (0 = loading)."""
@@ -59,38 +78,29 @@ class Progress:
 
     def clear(self) -> None:
         """Erase the bar (before a log line is printed on the terminal)."""
-        if self.bar:
-            self.stream.write("\r\x1b[2K")
-            self.stream.flush()
+        if self._tqdm is not None:
+            self._tqdm.clear()
 
     def draw(self, force: bool = False) -> None:
-        if not self.bar:
+        """Update the bar; at most every 0.1 s (tqdm's ``mininterval``) unless ``force``."""
+        t = self._tqdm
+        if t is None:
             return
-        now = time.perf_counter()
-        if not force and now - self._last < 0.1:
-            return
-        self._last = now
-        width = shutil.get_terminal_size((80, 20)).columns
         units = self.done * self.n_steps + sum(self.partial.values())
-        frac = units / max(1, self.total * self.n_steps)
-        elapsed = now - self.t0
-        head = f"{self.done}/{self.total} recordings"
-        if self.failed:
-            head += f" ({self.failed} failed)"
-        tail = f" {elapsed:5.0f}s  {self.current}"
-        bar_w = max(10, min(30, width - len(head) - 30))  # fixed while the text changes
-        filled = int(round(frac * bar_w))
-        line = f"[{'#' * filled}{'.' * (bar_w - filled)}] {head}{tail}"
-        self.stream.write("\r\x1b[2K" + line[: width - 1])
-        self.stream.flush()
+        t.set_description_str(self._head(), refresh=False)
+        t.set_postfix_str(self.current, refresh=False)
+        if force or units < t.n:
+            t.n = units
+            t.refresh()
+        else:
+            t.update(units - t.n)
 
     def close(self) -> None:
         """Finish the bar's line."""
-        if self.bar:
+        if self._tqdm is not None:
             self.current = ""
             self.draw(force=True)
-            self.stream.write("\n")
-            self.stream.flush()
+            self._tqdm.close()
 
 
 class BarAwareHandler(logging.StreamHandler):

@@ -227,6 +227,26 @@ def test_human_units_and_trial_tables(recordings):
     assert rec.meta["subject"]["species"] == "Homo sapiens" and rec.meta["lab"] == "Rutishauser"
 
 
+def test_human_trials_by_interval_table_name(recordings):
+    """``with_trials("recognition_table")`` reads the named table; epochs match NumPy."""
+    rec = recordings(HUMAN)
+    with _open_raw(REAL_DATA / HUMAN) as raw:
+        starts = raw["intervals/recognition_table/start_time"][()]
+    da = rec.with_trials("recognition_table").epochs("start_time", (-0.5, 1.0), 0.25)
+    assert da.shape == (180, 6, 35)
+    assert {"resp_value", "old_new", "accuracy", "confidence", "RT"} <= set(da.coords)
+    np.testing.assert_allclose(da["start_time"].values, starts, rtol=1e-12)
+    sp = rec.spikes
+    edges = -0.5 + 0.25 * np.arange(7)
+    expected = np.stack([
+        np.stack([np.histogram(sp[u] - t0, edges)[0] for u in sp.unit_ids], axis=-1)
+        for t0 in starts
+    ])
+    np.testing.assert_array_equal(da.values, expected)
+    with pytest.raises(RecordingError, match=r"no interval table 'trials'.*'recognition_table'"):
+        rec.with_trials("trials")
+
+
 def test_human_encoding_table_epochs_match_numpy(recordings):
     rec = recordings(HUMAN)
     enc = rec.intervals["encoding_table"]

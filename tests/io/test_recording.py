@@ -359,6 +359,61 @@ def test_epochs_errors(kwargs, error, match):
         rec.epochs(**call)
 
 
+def test_with_trials_by_interval_table_name_is_lazy_and_equals_the_table():
+    rec, trains, trials, _, _ = make_recording(seed=5)
+    calls = []
+
+    def load():
+        calls.append(1)
+        return trials
+
+    rec = Recording(spikes=rec.spikes, intervals={"task": load, "other": trials.iloc[:2]},
+                    meta={"identifier": "demo"})
+    by_name = rec.with_trials("task")
+    assert calls == [] and by_name.has_trials and not rec.has_trials
+    da = by_name.epochs("go_cue", (-0.2, 0.5), 0.05)
+    assert calls == [1]
+    edges = bin_edges(-0.2, 0.5, 0.05)
+    np.testing.assert_array_equal(da.values,
+                                  reference_epochs(trains, trials["go_cue"].to_numpy(), edges))
+    by_frame = rec.with_trials(rec.intervals["task"]).epochs("go_cue", (-0.2, 0.5), 0.05)
+    xr.testing.assert_identical(da, by_frame)
+    assert calls == [1]  # the interval table is read once, shared with the original
+    assert by_name.intervals is rec.intervals and by_name.trials is trials
+    assert rec.with_trials("other").epochs("start_time", (0.0, 0.1), 0.1).sizes["trial"] == 2
+
+
+@pytest.mark.parametrize(
+    "value, error, match",
+    [
+        ("trial", RecordingError,
+         r"recording 'demo' has no interval table 'trial'; the 'trials' parameter of "
+         r"with_trials must be one of \['epochs', 'task'\] or a DataFrame"),
+        (3, ParameterError,
+         r"'trials' parameter of with_trials must be a DataFrame or the name of an interval "
+         r"table of recording 'demo' \(one of \['epochs', 'task'\]\). Got int"),
+        (None, ParameterError, "Got NoneType"),
+        ({"start_time": [0.0]}, ParameterError, "Got dict"),
+    ],
+)
+def test_with_trials_refuses_anything_else_at_once(value, error, match):
+    table = pd.DataFrame({"start_time": [0.0], "stop_time": [1.0]})
+    rec = Recording.from_arrays(spike_times=[[0.1]], intervals={"epochs": table, "task": table},
+                                identifier="demo")
+    with pytest.raises(error, match=match):
+        rec.with_trials(value)
+    empty = Recording.from_arrays(spike_times=[[0.1]], identifier="demo")
+    with pytest.raises(RecordingError, match=r"has no interval table 'x'.* one of \[\]"):
+        empty.with_trials("x")
+
+
+def test_missing_trials_error_suggests_with_trials_by_name():
+    rec = Recording.from_arrays(spike_times=[[0.1]],
+                                intervals={"epochs": pd.DataFrame({"start_time": [0.0]})})
+    with pytest.raises(RecordingError, match=r"rec.with_trials\(name\)"):
+        rec.epochs("start_time", (0.0, 1.0), 0.1)
+
+
 def test_unknown_signal_lists_signals():
     rec = Recording.from_arrays(signals={"speed": ([0.0, 1.0], [1.0, 2.0])}, identifier="s1")
     with pytest.raises(RecordingError, match=r"recording 's1' has no signal 'pos'; signals: \['speed'\]"):
