@@ -29,6 +29,7 @@ __all__ = [
     "to_numpy",
     "seed_from",
     "torch_seed",
+    "full_float32",
 ]
 
 
@@ -233,3 +234,24 @@ def torch_seed(seed: int, device: torch.device | None = None):
             with torch.cuda.device(index):
                 torch.cuda.manual_seed(seed)
         yield
+
+
+@contextlib.contextmanager
+def full_float32():
+    """Run a block with TF32 off for matrix products and cuDNN convolutions.
+
+    On Ampere and later GPUs torch may round float32 matrix products and convolutions
+    to TF32 (10-bit mantissa) for speed; neuroml trains and infers in full float32 (or
+    float64) on every device, so that a GPU gives the CPU's results within float32
+    rounding. Both switches are restored afterwards, so the caller's own code keeps
+    its settings.
+    """
+    matmul = torch.backends.cuda.matmul.allow_tf32
+    cudnn = torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = matmul
+        torch.backends.cudnn.allow_tf32 = cudnn

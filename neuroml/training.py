@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .device import full_float32
 from .errors import ParameterError
 
 __all__ = ["Trainer", "LossOutput", "TRAINING_CONSTRAINTS", "fused_adam_supported"]
@@ -210,13 +211,33 @@ class Trainer:
         else:
             train_idx, val_idx = (torch.as_tensor(s, dtype=torch.long, device=device) for s in split)
         opt = self.make_optimizer()
+        progress = _Progress(self.max_epochs) if self.verbose else None
+        try:
+            with full_float32():  # TF32 off: a GPU gives the CPU's numbers within rounding
+                rows, best_state = self._run_epochs(data, train_idx, val_idx, opt, progress)
+        finally:
+            if progress is not None:
+                progress.close()
+        if best_state is not None:
+            self.module.load_state_dict(best_state)
+        elif rows:
+            # Without a validation set the last weights are kept (as scikit-learn).
+            self.best_epoch_ = rows[-1]["epoch"]
+        self.module.eval()
+        cols = ["epoch", "train_loss", "val_loss"]
+        hist = pd.DataFrame(rows)
+        extra = [c for c in hist.columns if c not in cols + ["seconds"]]
+        self.history_ = hist[cols + extra + ["seconds"]]
+        return self.history_
+
+    def _run_epochs(self, data, train_idx, val_idx, opt, progress) -> tuple[list, dict | None]:
+        """The epochs with early stopping; returns the history rows and the best weights."""
         has_val = val_idx.numel() > 0
         best = math.inf
         best_state = None
         self.best_epoch_ = 0
         since_best = 0
         rows = []
-        progress = _Progress(self.max_epochs) if self.verbose else None
         for epoch in range(1, self.max_epochs + 1):
             t0 = time.perf_counter()
             tr = self.run_epoch(data, train_idx, train=True, opt=opt)
@@ -248,19 +269,7 @@ class Trainer:
                 progress.update(epoch, row)
             if self.patience is not None and since_best >= self.patience:
                 break
-        if progress is not None:
-            progress.close()
-        if best_state is not None:
-            self.module.load_state_dict(best_state)
-        elif rows:
-            # Without a validation set the last weights are kept (as scikit-learn).
-            self.best_epoch_ = rows[-1]["epoch"]
-        self.module.eval()
-        cols = ["epoch", "train_loss", "val_loss"]
-        hist = pd.DataFrame(rows)
-        extra = [c for c in hist.columns if c not in cols + ["seconds"]]
-        self.history_ = hist[cols + extra + ["seconds"]]
-        return self.history_
+        return rows, best_state
 
 
 def fused_adam_supported(params) -> bool:

@@ -189,3 +189,33 @@ def test_torch_seed_on_cuda_restores_cuda_rng():
 def test_inputinfo_defaults():
     info = InputInfo("numpy")
     assert info.dims == () and info.coords == {} and info.device is None
+
+
+def test_full_float32_turns_tf32_off_and_restores_the_callers_settings():
+    from neuroml.device import full_float32
+
+    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        with pytest.raises(RuntimeError), full_float32():
+            assert not torch.backends.cuda.matmul.allow_tf32
+            assert not torch.backends.cudnn.allow_tf32
+            raise RuntimeError("restored even on error")
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+
+def test_training_runs_without_tf32():
+    from neuroml.training import Trainer
+
+    seen = []
+
+    def loss_fn(module, x):
+        seen.append((torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32))
+        return module(x).square().mean()
+
+    Trainer(torch.nn.Linear(3, 1), loss_fn, max_epochs=2, validation_fraction=0.0).fit(
+        torch.randn(20, 3))
+    assert seen and not any(a or b for a, b in seen)

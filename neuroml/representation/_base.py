@@ -21,7 +21,7 @@ import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
 from ..base import NeuroMLEstimator
-from ..device import InputInfo, inspect_input, to_numpy
+from ..device import InputInfo, full_float32, inspect_input, to_numpy
 from ..errors import ParameterError
 
 #: Rows evaluated per forward pass at inference (bounds memory on large inputs).
@@ -144,7 +144,8 @@ class _RepresentationBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Neu
     def _apply(self, fn, X: torch.Tensor) -> torch.Tensor:
         """``fn(module, chunk)`` over ``X`` in chunks, in ``X``'s dtype."""
         module = self._inference_module(X.dtype)
-        outs = [fn(module, X[i : i + _CHUNK]) for i in range(0, X.shape[0], _CHUNK)]
+        with full_float32():
+            outs = [fn(module, X[i : i + _CHUNK]) for i in range(0, X.shape[0], _CHUNK)]
         return torch.cat(outs, 0) if outs else fn(module, X)
 
     # ------------------------------------------------------------------ training split

@@ -14,7 +14,7 @@ import torch
 import xarray as xr
 
 from .._validation import Interval, Options
-from ..device import seed_from, to_numpy, torch_seed
+from ..device import full_float32, seed_from, to_numpy, torch_seed
 from ..errors import ParameterError
 from ..training import TRAINING_CONSTRAINTS, Trainer
 from ._base import _CHUNK, _Flat, _RepresentationBase
@@ -307,7 +307,9 @@ class ContrastiveEmbedding(_RepresentationBase):
         module = self._inference_module(flat.X.dtype)
         windows = SampleLayout(flat.shape, flat.X.device).windows(self.window)
         step = max(1, _CHUNK // self.window)
-        outs = [module(flat.X[windows[i : i + step]]) for i in range(0, windows.shape[0], step)]
+        with full_float32():
+            outs = [module(flat.X[windows[i : i + step]])
+                    for i in range(0, windows.shape[0], step)]
         return torch.cat(outs, 0)
 
     def transform(self, X):
