@@ -97,7 +97,11 @@ def test_time_embedding_is_consistent_across_seeds(reaching):
     embeddings = [
         ContrastiveEmbedding(3, positive="time", time_offset=2, random_state=seed)
         .fit(X[:N_TRAIN]).transform(X[N_TRAIN:])
-        for seed in (0, 1)
+        for seed in (0, 1, 2)
     ]
-    score = consistency_score(embeddings)
-    assert score >= 0.9, score
+    # every pair, not the mean alone: one outlying seed is what a user would hit
+    # (10 seeds measured on the CPU: pairs 0.92-0.97, mean 0.95; docs/user-guide)
+    pairs = consistency_score(embeddings, pairwise=True)
+    pairs = (pairs + pairs.T) / 2
+    assert np.nanmin(pairs) >= 0.88, pairs
+    assert np.nanmean(pairs) >= 0.9, pairs
