@@ -1,0 +1,35 @@
+"""Reinforcement-learning models of dopamine and of choice behaviour.
+
+- Stimulus representations for TD (Ludvig, Sutton & Kehoe 2008):
+  :func:`complete_serial_compound`, :func:`presence`, :func:`microstimulus`.
+- Learners, pure batched torch functions (the leading axis holds subjects, cells,
+  restarts or parameter sets; the one Python loop is over trials or time steps):
+  :func:`rescorla_wagner`, :func:`td_learning`, :func:`distributional_td`.
+- Estimators: :class:`TDModel`, :class:`RescorlaWagner`, :class:`DistributionalTD`.
+- Exact :func:`expectiles` and :func:`quantiles` of discrete distributions.
+
+One TD convention everywhere: ``V(t) = w . x(t)``; ``delta(t) = r(t) + gamma V(t) -
+V(t-1)``; ``e(t) = gamma lambda e(t-1) + x(t)``; ``w += alpha delta(t) e(t-1)``; traces
+reset between trials. See ``docs/user-guide/rl.md``.
+"""
+
+from .distributional import DistributionalTD, default_taus, expectiles, quantiles
+from .features import complete_serial_compound, microstimulus, presence, time_since_onset
+from .learners import distributional_td, rescorla_wagner, td_learning
+from .td import RescorlaWagner, TDModel
+
+__all__ = [
+    "complete_serial_compound",
+    "presence",
+    "microstimulus",
+    "time_since_onset",
+    "rescorla_wagner",
+    "td_learning",
+    "distributional_td",
+    "TDModel",
+    "RescorlaWagner",
+    "DistributionalTD",
+    "expectiles",
+    "quantiles",
+    "default_taus",
+]
