@@ -217,18 +217,25 @@ def _metadata(nwb, io, path, shown: str, skipped: list) -> dict:
 
 
 def load_recording(path) -> Recording:
-    """Open an NWB recording lazily.
+    """Open an NWB recording lazily (or read a CommonFormat ``.mat`` unit).
 
     Opening reads the file's metadata and layout only; spike trains, trials, each
     interval table and each signal are read on first use. The file stays open until
     ``rec.close()`` or the end of a ``with load_recording(path) as rec:`` block.
+
+    A path ending in ``.mat`` is read as one of the Uchida lab's "CommonFormat" MATLAB
+    files (``events`` and ``responses`` structs, one dopamine unit per file; times in
+    ms become seconds), all at once; see :func:`neuroml.io._uchida_mat.load_commonformat`
+    for the trials table it builds (``start_time``, ``trial_type``, ``odor_id``,
+    ``magnitude``, ``cued``, ``reward_time`` ...).
 
     Parameters
     ----------
     path : str or Path
         An NWB HDF5 file (``.nwb``) or a Zarr NWB directory (``.zarr.nwb``,
         ``.nwb.zarr``, or any directory holding ``.zgroup``/``.zattrs``; needs
-        ``pip install neuroml[zarr]``).
+        ``pip install neuroml[zarr]``), or a CommonFormat ``.mat`` file (MATLAB v5 or
+        v7.3).
 
     Returns
     -------
@@ -264,8 +271,9 @@ def load_recording(path) -> Recording:
     ------
     RecordingError
         The path does not exist, is not HDF5 or Zarr NWB, is truncated or corrupt, or
-        (when a field is first used) a part of the file cannot be read; the message
-        names the file and what is wrong.
+        (when a field is first used) a part of the file cannot be read; a ``.mat`` file
+        without the CommonFormat structs and fields. The message names the file and
+        what is wrong.
 
     Examples
     --------
@@ -278,6 +286,10 @@ def load_recording(path) -> Recording:
     """
     shown = str(path)
     p = Path(path).expanduser()
+    if p.suffix.lower() == ".mat":
+        from ._uchida_mat import load_commonformat
+
+        return load_commonformat(p, shown)
     io = _open(p, shown)
     try:
         nwb = io.read()

@@ -7,6 +7,10 @@
   :func:`rescorla_wagner`, :func:`td_learning`, :func:`distributional_td`.
 - Estimators: :class:`TDModel`, :class:`RescorlaWagner`, :class:`DistributionalTD`.
 - Exact :func:`expectiles` and :func:`quantiles` of discrete distributions.
+- Dopamine analyses (Dabney et al. 2020): :func:`reward_responses`,
+  :func:`reversal_point_analysis`, :func:`reversal_correlation`,
+  :func:`decode_reward_distribution`; :func:`rpe_regression` (a neural signal on model
+  RPEs, cross-validated R2 and a permutation p-value).
 
 One TD convention everywhere: ``V(t) = w . x(t)``; ``delta(t) = r(t) + gamma V(t) -
 V(t-1)``; ``e(t) = gamma lambda e(t-1) + x(t)``; ``w += alpha delta(t) e(t-1)``; traces
@@ -16,6 +20,13 @@ reset between trials. See ``docs/user-guide/rl.md``.
 from .distributional import DistributionalTD, default_taus, expectiles, quantiles
 from .features import complete_serial_compound, microstimulus, presence, time_since_onset
 from .learners import distributional_td, rescorla_wagner, td_learning
+from .dopamine import (
+    decode_reward_distribution,
+    reversal_correlation,
+    reversal_point_analysis,
+    reward_responses,
+)
+from .rpe_regression import rpe_regression
 from .td import RescorlaWagner, TDModel
 
 __all__ = [
@@ -32,4 +43,9 @@ __all__ = [
     "expectiles",
     "quantiles",
     "default_taus",
+    "reward_responses",
+    "reversal_point_analysis",
+    "reversal_correlation",
+    "decode_reward_distribution",
+    "rpe_regression",
 ]
