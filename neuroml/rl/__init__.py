@@ -18,14 +18,14 @@ reset between trials. See ``docs/user-guide/rl.md``.
 """
 
 from .distributional import DistributionalTD, default_taus, expectiles, quantiles
-from .features import complete_serial_compound, microstimulus, presence, time_since_onset
-from .learners import distributional_td, rescorla_wagner, td_learning
 from .dopamine import (
     decode_reward_distribution,
     reversal_correlation,
     reversal_point_analysis,
     reward_responses,
 )
+from .features import complete_serial_compound, microstimulus, presence, time_since_onset
+from .learners import distributional_td, rescorla_wagner, td_learning
 from .rpe_regression import rpe_regression
 from .td import RescorlaWagner, TDModel
 
