@@ -36,6 +36,8 @@ _EXPORTS = {
     # synthetic data
     "make_reaching": "neuroml.datasets",
     "make_decision": "neuroml.datasets",
+    "make_latent_dynamics": "neuroml.datasets",
+    "make_visual_population": "neuroml.datasets",
     # estimator contract
     "load": "neuroml.base",
     # analyses
@@ -48,11 +50,36 @@ _EXPORTS = {
     "permutation_test": "neuroml.decoding",
     "MLPClassifier": "neuroml.nn",
     "MLPRegressor": "neuroml.nn",
+    "RNNDecoder": "neuroml.nn",
+    "RNNClassifier": "neuroml.nn",
+    "ConvDecoder": "neuroml.nn",
+    "WienerFilter": "neuroml.nn",
+    "KalmanDecoder": "neuroml.nn",
+    "ConvEncodingModel": "neuroml.nn",
+    "ParametricRegressor": "neuroml.nn",
     "Autoencoder": "neuroml.representation",
     "VAE": "neuroml.representation",
     "ContrastiveEmbedding": "neuroml.representation",
     "latent_traversal": "neuroml.representation",
     "consistency_score": "neuroml.representation",
+    # reinforcement-learning models of dopamine and choice behaviour
+    "TDModel": "neuroml.rl",
+    "RescorlaWagner": "neuroml.rl",
+    "DistributionalTD": "neuroml.rl",
+    "QLearning": "neuroml.rl",
+    "complete_serial_compound": "neuroml.rl",
+    "microstimulus": "neuroml.rl",
+    "rescorla_wagner": "neuroml.rl",
+    "td_learning": "neuroml.rl",
+    "q_learning": "neuroml.rl",
+    "distributional_td": "neuroml.rl",
+    "expectiles": "neuroml.rl",
+    "reversal_point_analysis": "neuroml.rl",
+    "reversal_correlation": "neuroml.rl",
+    "decode_reward_distribution": "neuroml.rl",
+    "reward_responses": "neuroml.rl",
+    "rpe_regression": "neuroml.rl",
+    "choices_from_trials": "neuroml.rl",
 }
 
 __all__ = [
@@ -80,7 +107,12 @@ def __dir__():
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import load
-    from .datasets import make_decision, make_reaching
+    from .datasets import (
+        make_decision,
+        make_latent_dynamics,
+        make_reaching,
+        make_visual_population,
+    )
     from .decoding import (
         LinearDecoder,
         LinearDecoderCV,
@@ -93,11 +125,40 @@ if TYPE_CHECKING:  # pragma: no cover
     from .io.nwb import find_recordings, load_recording
     from .io.recording import Recording, make_signal
     from .io.spikes import SpikeTrains
-    from .nn import MLPClassifier, MLPRegressor
+    from .nn import (
+        ConvDecoder,
+        ConvEncodingModel,
+        KalmanDecoder,
+        MLPClassifier,
+        MLPRegressor,
+        ParametricRegressor,
+        RNNClassifier,
+        RNNDecoder,
+        WienerFilter,
+    )
     from .representation import (
         VAE,
         Autoencoder,
         ContrastiveEmbedding,
         consistency_score,
         latent_traversal,
+    )
+    from .rl import (
+        DistributionalTD,
+        QLearning,
+        RescorlaWagner,
+        TDModel,
+        choices_from_trials,
+        complete_serial_compound,
+        decode_reward_distribution,
+        distributional_td,
+        expectiles,
+        microstimulus,
+        q_learning,
+        rescorla_wagner,
+        reversal_correlation,
+        reversal_point_analysis,
+        reward_responses,
+        rpe_regression,
+        td_learning,
     )

@@ -84,10 +84,17 @@ def _as_tensor(arg, device):
     return arg
 
 
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
 def _n_positional(method) -> int:
     """How many positional arguments a method takes (``predict(X)`` 1, ``score(X, y)`` 2)."""
-    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return sum(p.kind in kinds for p in inspect.signature(method).parameters.values())
+    return sum(p.kind in _POSITIONAL for p in inspect.signature(method).parameters.values())
+
+
+def _n_required(method) -> int:
+    return sum(p.kind in _POSITIONAL and p.default is inspect.Parameter.empty
+               for p in inspect.signature(method).parameters.values())
 
 
 def _outputs(est, call_args) -> dict:

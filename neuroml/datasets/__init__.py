@@ -10,10 +10,21 @@ against the truth.
 - :func:`make_decision`: two-choice task; stimulus and choice codes that switch on at a
   planted time with a planted signal-to-noise ratio.
 
-Both take ``random_state``: the same int seed gives an identical recording.
+Two generators return labelled arrays rather than a Recording (their data are stimuli
+and responses, or trial-aligned counts and behaviour):
+
+- :func:`make_latent_dynamics`: spiking units driven by nonlinear latent dynamics and a
+  behaviour that depends nonlinearly on the latent state (for sequence decoders).
+- :func:`make_visual_population`: natural-like images, planted Gabor simple cells and
+  energy-model complex cells, Poisson responses with repeated test presentations.
+
+All take ``random_state``: the same int seed gives an identical recording.
 """
 
 from .decision import ideal_accuracy, make_decision
+from .latent_dynamics import make_latent_dynamics
 from .reaching import make_reaching
+from .visual import make_visual_population
 
-__all__ = ["make_reaching", "make_decision", "ideal_accuracy"]
+__all__ = ["make_reaching", "make_decision", "ideal_accuracy", "make_latent_dynamics",
+           "make_visual_population"]

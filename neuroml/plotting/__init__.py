@@ -11,6 +11,10 @@ figure.
   :func:`plot_confusion_matrix`
 - training: :func:`plot_training_curves`
 - spikes: :func:`plot_raster`, :func:`plot_psth`
+- representation: :func:`plot_latents`, :func:`plot_traversal`, :func:`plot_elbo_terms`
+- reinforcement learning: :func:`plot_rpe_heatmap`, :func:`plot_choice_probability`,
+  :func:`plot_reversal_points`, :func:`plot_reward_distribution`,
+  :func:`plot_parameter_recovery`, :func:`plot_rpe_response`
 """
 
 from ._common import get_axes, new_figure
@@ -36,3 +40,16 @@ __all__ = [
 from .representation import plot_elbo_terms, plot_latents, plot_traversal  # noqa: E402
 
 __all__ += ["plot_latents", "plot_traversal", "plot_elbo_terms"]
+
+# reinforcement-learning models (neuroml/plotting/rl.py)
+from .rl import (  # noqa: E402
+    plot_choice_probability,
+    plot_parameter_recovery,
+    plot_reversal_points,
+    plot_reward_distribution,
+    plot_rpe_heatmap,
+    plot_rpe_response,
+)
+
+__all__ += ["plot_rpe_heatmap", "plot_choice_probability", "plot_reversal_points",
+            "plot_reward_distribution", "plot_parameter_recovery", "plot_rpe_response"]

@@ -5,7 +5,13 @@
 - Learners, pure batched torch functions (the leading axis holds subjects, cells,
   restarts or parameter sets; the one Python loop is over trials or time steps):
   :func:`rescorla_wagner`, :func:`td_learning`, :func:`distributional_td`.
-- Estimators: :class:`TDModel`, :class:`RescorlaWagner`, :class:`DistributionalTD`.
+- Estimators: :class:`TDModel`, :class:`RescorlaWagner`, :class:`DistributionalTD`, and
+  :class:`QLearning` (choice models fit to behaviour by maximum likelihood, all subjects
+  x restarts in one batched optimisation; the learner :func:`q_learning`).
+- Bandit data: :func:`choices_from_trials` (a trials table to choices and rewards),
+  :func:`read_choice_engineering` (the human two-armed bandit CSVs),
+  :func:`read_dynamic_foraging` (AIND dynamic-foraging NWB), :func:`block_probabilities`
+  and :func:`simulate_bandit` (task simulators).
 - Exact :func:`expectiles` and :func:`quantiles` of discrete distributions.
 - Dopamine analyses (Dabney et al. 2020): :func:`reward_responses`,
   :func:`reversal_point_analysis`, :func:`reversal_correlation`,
@@ -17,6 +23,14 @@ V(t-1)``; ``e(t) = gamma lambda e(t-1) + x(t)``; ``w += alpha delta(t) e(t-1)``;
 reset between trials. See ``docs/user-guide/rl.md``.
 """
 
+from .bandit import (
+    block_probabilities,
+    choices_from_trials,
+    read_choice_engineering,
+    read_dynamic_foraging,
+    simulate_bandit,
+)
+from .choice import QLearning
 from .distributional import DistributionalTD, default_taus, expectiles, quantiles
 from .dopamine import (
     decode_reward_distribution,
@@ -26,6 +40,7 @@ from .dopamine import (
 )
 from .features import complete_serial_compound, microstimulus, presence, time_since_onset
 from .learners import distributional_td, rescorla_wagner, td_learning
+from .q_learning import q_learning
 from .rpe_regression import rpe_regression
 from .td import RescorlaWagner, TDModel
 
@@ -48,4 +63,11 @@ __all__ = [
     "reversal_correlation",
     "decode_reward_distribution",
     "rpe_regression",
+    "q_learning",
+    "QLearning",
+    "choices_from_trials",
+    "read_choice_engineering",
+    "read_dynamic_foraging",
+    "block_probabilities",
+    "simulate_bandit",
 ]

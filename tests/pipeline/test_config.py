@@ -161,7 +161,8 @@ def test_hash_ignores_comments_order_and_names_but_not_parameters(tmp_path):
     assert len(base) == 64
 
 
-@pytest.mark.parametrize("name", ["quickstart.yaml", "decoding.yaml", "representation.yaml"])
+@pytest.mark.parametrize("name", ["quickstart.yaml", "decoding.yaml", "representation.yaml",
+                                  "choice_models.yaml"])
 def test_shipped_pipelines_are_valid(name):
     path = ROOT / "pipelines" / name
     if not path.exists():

@@ -8,8 +8,10 @@
   temporal generalisation).
 - :mod:`.psth`: ``psth`` (peri-stimulus time histograms and rasters).
 - :mod:`.representation`: ``representation`` (VAE / contrastive / autoencoder latents).
+- :mod:`.rl`: ``fit_choice_model`` (a Q-learning choice model per bandit session),
+  ``rpe_response`` (a signal aligned to the outcome, regressed on the model's RPE).
 
 ``neuroml steps`` prints every step's inputs, outputs and parameters.
 """
 
-from . import decoding, pca, preprocess, psth, representation  # noqa: F401  (registers the steps)
+from . import decoding, pca, preprocess, psth, representation, rl  # noqa: F401  (registers the steps)

@@ -1,0 +1,405 @@
+"""Bandit data: trials tables to choices and rewards, readers of real bandit data, a simulator.
+
+- :func:`choices_from_trials` turns any trials table (one row per trial) into the
+  ``choice`` / ``reward`` columns that :class:`~neuroml.rl.choice.QLearning` fits.
+- :func:`read_choice_engineering` reads the human two-armed bandit CSVs of the Choice
+  Engineering Competition (Dan & Loewenstein); :func:`read_dynamic_foraging` reads an
+  AIND dynamic-foraging NWB session through :func:`neuroml.load_recording`.
+- :func:`block_probabilities` makes reward probabilities that change in blocks, and
+  :func:`simulate_bandit` runs batched Q-learning agents on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..device import to_numpy
+from ..errors import ParameterError, RecordingError
+from .q_learning import _logits, _step
+
+__all__ = ["choices_from_trials", "read_choice_engineering", "read_dynamic_foraging",
+           "block_probabilities", "simulate_bandit", "BanditSimulation"]
+
+
+def choices_from_trials(trials: pd.DataFrame, *, choice: str, reward, options=None,
+                        no_response=(), subject: str | None = None, keep=()) -> pd.DataFrame:
+    """The ``choice`` and ``reward`` of each trial of a trials table.
+
+    Parameters
+    ----------
+    trials : DataFrame
+        One row per trial (e.g. ``neuroml.load_recording(path).trials``).
+    choice : str
+        Column holding the response of each trial.
+    reward : str or sequence of str
+        One column with the reward of the chosen option (e.g. ``"observed_reward"``), or
+        one column per option, in option order, of which the chosen one's is taken (e.g.
+        ``("rewarded_historyL", "rewarded_historyR")``). Booleans become 0/1.
+    options : sequence or dict, default=None
+        How responses map to options ``0 .. K-1``: a sequence of response labels in
+        option order (``["LEFT", "RIGHT"]``), or a dict ``{label: option}``. None: the
+        responses are the option numbers already (booleans: False 0, True 1).
+    no_response : scalar or sequence, default=()
+        Response values meaning no response (e.g. ``2`` in AIND files); NaN and empty
+        values always mean no response.
+    subject : str, default=None
+        Column with the subject (session) label to carry along as ``subject``.
+    keep : sequence of str, default=()
+        Further columns copied unchanged.
+
+    Returns
+    -------
+    DataFrame indexed like ``trials``
+        ``choice`` (int, -1 without a response), ``reward`` (float, NaN without a
+        response), then ``subject`` and the ``keep`` columns.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"response": [0, 1, 2], "rewardL": [True, False, False],
+    ...                   "rewardR": [False, True, False]})
+    >>> choices_from_trials(t, choice="response", reward=("rewardL", "rewardR"),
+    ...                     no_response=2).values.tolist()
+    [[0.0, 1.0], [1.0, 1.0], [-1.0, nan]]
+    """
+    if not isinstance(trials, pd.DataFrame):
+        raise ParameterError(f"choices_from_trials: 'trials' must be a DataFrame; got "
+                             f"{type(trials).__name__}.")
+    reward_cols = [reward] if isinstance(reward, str) else list(reward)
+    wanted = {"choice": [choice], "reward": reward_cols,
+              "subject": [] if subject is None else [subject], "keep": list(keep)}
+    for arg, cols in wanted.items():
+        missing = [c for c in cols if c not in trials.columns]
+        if missing:
+            raise ParameterError(f"choices_from_trials: the '{arg}' column(s) {missing} are not "
+                                 f"in the trials table (columns: {list(trials.columns)}).")
+    raw = trials[choice]
+    skip = set(np.atleast_1d(np.asarray(no_response, dtype=object)).tolist())
+    missing_resp = raw.isna() | raw.isin(skip) | raw.astype(str).str.strip().eq("")
+    if options is None:
+        values = raw.where(~missing_resp)
+        if values.dtype == bool or values.dropna().map(type).eq(bool).all():
+            values = values.astype(float)
+        numeric = pd.to_numeric(values, errors="coerce")
+        bad = ~missing_resp & (numeric.isna() | (numeric < 0) | (numeric != np.round(numeric)))
+    else:
+        mapping = dict(options) if isinstance(options, Mapping) else \
+            {label: k for k, label in enumerate(options)}
+        numeric = raw.map(mapping).astype(float)
+        bad = ~missing_resp & numeric.isna()
+    if bool(bad.any()):
+        first = raw[bad].iloc[0]
+        first = first.item() if isinstance(first, np.generic) else first
+        raise ParameterError(f"choices_from_trials: the '{choice}' column holds {first!r} "
+                             f"(row {raw.index[bad][0]!r}), which is not an option"
+                             + (f" among {list(options)}" if options is not None else
+                                " (options are integers 0..K-1)")
+                             + "; list it in 'no_response' if it means no response.")
+    chosen = np.where(missing_resp, -1, numeric.fillna(-1)).astype(np.int64)
+    table = trials[reward_cols].astype(float).to_numpy()
+    if len(reward_cols) == 1:
+        rew = table[:, 0]
+    else:
+        if chosen.max(initial=-1) >= len(reward_cols):
+            raise ParameterError(f"choices_from_trials: option {chosen.max()} was chosen but "
+                                 f"'reward' names {len(reward_cols)} columns, one per option.")
+        rew = table[np.arange(len(chosen)), np.clip(chosen, 0, None)]
+    out = pd.DataFrame({"choice": chosen, "reward": np.where(chosen >= 0, rew, np.nan)},
+                       index=trials.index)
+    if subject is not None:
+        out["subject"] = trials[subject].to_numpy()
+    for col in keep:
+        out[col] = trials[col].to_numpy()
+    return out
+
+
+def read_choice_engineering(path) -> pd.DataFrame:
+    """Read the human two-armed bandit CSVs of the Choice Engineering Competition.
+
+    The format of Dan & Loewenstein's ``ohaddan/competition`` data (one CSV per
+    subject, comma + space separated, a header line). The option is whether the subject
+    chose the "biased" alternative (``is_biased_choice``: true -> 1, false -> 0); the
+    reward is the one the subject saw (``observed_reward``).
+
+    Parameters
+    ----------
+    path : str or Path
+        A folder of such CSVs (every ``*.csv`` in it, in name order) or one CSV.
+
+    Returns
+    -------
+    DataFrame
+        One row per trial: ``subject`` (the file name without ``.csv``), ``trial``
+        (``trial_number``), ``choice`` (0/1), ``reward`` (0/1), ``side`` (LEFT/RIGHT)
+        and ``rt`` (ms).
+    """
+    path = Path(path)
+    files = sorted(path.glob("*.csv")) if path.is_dir() else [path]
+    if not files or not all(f.is_file() for f in files):
+        raise RecordingError(f"No Choice Engineering CSV files at '{path}'.")
+    frames = []
+    for f in files:
+        df = pd.read_csv(f, skipinitialspace=True)
+        need = {"trial_number", "is_biased_choice", "observed_reward"}
+        if not need <= set(df.columns):
+            raise RecordingError(f"'{f}' lacks the columns {sorted(need - set(df.columns))} of "
+                                 "the Choice Engineering format.")
+        biased = df["is_biased_choice"].astype(str).str.strip().str.lower()
+        if not biased.isin(["true", "false"]).all():
+            raise RecordingError(f"'{f}': 'is_biased_choice' holds values other than true/false.")
+        out = choices_from_trials(
+            df.assign(_choice=biased.eq("true").astype(int)), choice="_choice",
+            reward="observed_reward")
+        frames.append(pd.DataFrame({
+            "subject": f.stem, "trial": df["trial_number"].to_numpy(),
+            "choice": out["choice"].to_numpy(), "reward": out["reward"].to_numpy(),
+            "side": df.get("side_choice", pd.Series(np.nan, index=df.index)).to_numpy(),
+            "rt": df.get("RT", pd.Series(np.nan, index=df.index)).to_numpy()}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def read_dynamic_foraging(path) -> pd.DataFrame:
+    """Choices and rewards of an AIND dynamic-foraging session (NWB, HDF5 or Zarr).
+
+    Reads the trials table with :func:`neuroml.load_recording` and turns it into choices
+    with :func:`choices_from_trials`: ``animal_response`` 0 = left (option 0), 1 = right
+    (option 1), 2 = no response; the reward is ``rewarded_historyL`` or ``R`` of the
+    chosen side.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    DataFrame indexed by trial
+        ``choice``, ``reward``, ``reward_probabilityL``, ``reward_probabilityR`` and
+        ``goCue_start_time`` (those present in the file).
+    """
+    from ..io.nwb import load_recording
+
+    trials = load_recording(path).trials
+    if trials is None or "animal_response" not in getattr(trials, "columns", ()):
+        raise RecordingError(f"'{path}' has no dynamic-foraging trials table "
+                             "(no 'animal_response' column).")
+    keep = [c for c in ("reward_probabilityL", "reward_probabilityR", "goCue_start_time")
+            if c in trials.columns]
+    return choices_from_trials(trials, choice="animal_response",
+                               reward=("rewarded_historyL", "rewarded_historyR"),
+                               no_response=2, keep=keep)
+
+
+def block_probabilities(n_trials: int, probabilities=((0.8, 0.2), (0.2, 0.8)), block_length=50,
+                        *, n_agents: int | None = None, random_state=None) -> np.ndarray:
+    """Reward probabilities that change in blocks (by default they reverse).
+
+    Parameters
+    ----------
+    n_trials : int
+    probabilities : array-like of shape (n_kinds, n_options), default=((0.8, 0.2), (0.2, 0.8))
+        The blocks cycle through these rows (the first block uses row 0).
+    block_length : int or (int, int), default=50
+        Trials per block, or a range ``(low, high)`` (inclusive) each block's length is
+        drawn from uniformly.
+    n_agents : int, default=None
+        Give every agent its own block lengths: output ``(n_agents, n_trials, K)``.
+    random_state : int, Generator or None, default=None
+
+    Returns
+    -------
+    ndarray of shape (n_trials, n_options) or (n_agents, n_trials, n_options)
+    """
+    p = np.atleast_2d(np.asarray(probabilities, dtype=float))
+    if p.ndim != 2 or not ((p >= 0) & (p <= 1)).all():
+        raise ParameterError(f"block_probabilities: 'probabilities' must be rows of "
+                             f"probabilities in [0, 1]; got {probabilities!r}.")
+    lo, hi = (block_length, block_length) if np.isscalar(block_length) else block_length
+    if not 1 <= int(lo) <= int(hi):
+        raise ParameterError(f"block_probabilities: 'block_length' must be a positive int or "
+                             f"a (low, high) range; got {block_length!r}.")
+    rng = np.random.default_rng(random_state)
+    out = np.empty((n_agents or 1, n_trials, p.shape[1]))
+    for a in range(out.shape[0]):
+        lengths = rng.integers(int(lo), int(hi) + 1, size=n_trials // int(lo) + 1)
+        kind = np.repeat(np.arange(lengths.size) % p.shape[0], lengths)[:n_trials]
+        out[a] = p[kind]
+    return out if n_agents is not None else out[0]
+
+
+class BanditSimulation(NamedTuple):
+    """What :func:`simulate_bandit` returns (tensors on the parameters' device).
+
+    Attributes
+    ----------
+    choices : torch.Tensor of shape (agent, trial), int64
+    rewards : torch.Tensor of shape (agent, trial)
+    reward_probabilities : torch.Tensor of shape (agent, trial, option)
+    """
+
+    choices: torch.Tensor
+    rewards: torch.Tensor
+    reward_probabilities: torch.Tensor
+
+
+def simulate_bandit(params: Mapping, reward_probabilities, *, q0: float = 0.5,
+                    random_state=None, device=None) -> BanditSimulation:
+    """Batched Q-learning agents choosing on a bandit (see :mod:`neuroml.rl.q_learning`).
+
+    On each trial every agent draws its choice from ``softmax(beta Q + bias +
+    perseveration CK)``, the chosen option pays 1 with its reward probability (else 0),
+    and the agent learns as :func:`~neuroml.rl.q_learning.q_learning` does.
+
+    Parameters
+    ----------
+    params : mapping of str to float or array-like of shape (n_agents,)
+        ``alpha`` and ``beta``, optionally ``alpha_neg``, ``forget``, ``bias`` (shape
+        ``(n_agents,)`` for two options or ``(n_agents, K-1)``), ``perseveration`` with
+        ``perseveration_rate``.
+    reward_probabilities : array-like of shape (K,), (n_trials, K) or (n_agents, n_trials, K)
+        Probability that each option pays on each trial (e.g. from
+        :func:`block_probabilities`); a ``(K,)`` vector is one trial: pass
+        ``(n_trials, K)``.
+    q0 : float, default=0.5
+    random_state : int, Generator or None, default=None
+        The uniform draws come from NumPy, so a seed gives the same agents on any device.
+    device : str or torch.device, default=None
+        Where to run; None: the CPU.
+
+    Returns
+    -------
+    BanditSimulation
+    """
+    dev = torch.device("cpu") if device is None else torch.device(device)
+    p = torch.as_tensor(np.array(to_numpy(reward_probabilities), dtype=float), device=dev)
+    if p.ndim == 2:
+        p = p[None]
+    if p.ndim != 3 or p.shape[-1] < 2 or not bool(((p >= 0) & (p <= 1)).all()):
+        raise ParameterError("simulate_bandit: 'reward_probabilities' must be probabilities of "
+                             "shape (n_trials, K) or (n_agents, n_trials, K) with K >= 2; got "
+                             f"shape {tuple(p.shape)}.")
+    unknown = set(params) - {"alpha", "beta", "alpha_neg", "forget", "bias", "perseveration",
+                             "perseveration_rate"}
+    if unknown or not {"alpha", "beta"} <= set(params):
+        raise ParameterError(f"simulate_bandit: 'params' must give 'alpha' and 'beta' (and "
+                             f"optional terms); got {sorted(params)}.")
+    K = p.shape[-1]
+    vals = {k: torch.as_tensor(np.array(to_numpy(v), dtype=float), device=dev)
+            for k, v in params.items() if v is not None}
+    def n_agents(k, v):
+        if k == "bias" and K > 2:
+            return v.shape[0] if v.ndim == 2 else 1
+        return v.shape[0] if v.ndim else 1
+
+    sizes = {n_agents(k, v) for k, v in vals.items()} | {p.shape[0]}
+    n = max(sizes)
+    if not sizes <= {1, n}:
+        raise ParameterError(f"simulate_bandit: the parameters and 'reward_probabilities' "
+                             f"disagree on the number of agents ({sorted(sizes)}).")
+    for k, v in vals.items():
+        vals[k] = v.reshape(-1, K - 1).expand(n, K - 1) if k == "bias" and K > 2 else \
+            v.reshape(-1).expand(n)
+    if "perseveration" in vals and "perseveration_rate" not in vals:
+        raise ParameterError("simulate_bandit: 'perseveration' needs 'perseveration_rate'.")
+    p = p.expand(n, *p.shape[1:])
+    T = p.shape[1]
+    rng = np.random.default_rng(random_state)
+    u_choice = torch.as_tensor(rng.random((T, n)), device=dev)
+    u_reward = torch.as_tensor(rng.random((T, n)), device=dev)
+    Q = torch.full((K, n), float(q0), dtype=torch.float64, device=dev)
+    CK = torch.zeros_like(Q) if "perseveration" in vals else None
+    ones = torch.ones(n, dtype=torch.float64, device=dev)
+    choices, rewards = [], []
+    for t in range(T):
+        prob = torch.softmax(_logits(Q, CK, vals, K), dim=0)
+        c = (prob.cumsum(0) < u_choice[t]).sum(0).clamp(max=K - 1)
+        r = (u_reward[t] < p[:, t].gather(1, c[:, None])[:, 0]).to(torch.float64)
+        onehot = (c[None, :] == torch.arange(K, device=dev)[:, None]).to(torch.float64)
+        Q, CK = _step(Q, CK, onehot, r, ones, vals, q0)
+        choices.append(c)
+        rewards.append(r)
+    return BanditSimulation(torch.stack(choices, 1), torch.stack(rewards, 1), p)
+
+
+class _Stacked(NamedTuple):
+    """Trials of all subjects as padded ``(subject, trial)`` arrays."""
+
+    choice: np.ndarray      # float; -1 where unanswered or padded
+    reward: np.ndarray      # float; 0 where unanswered or padded
+    rows: np.ndarray        # int; input row of each cell, -1 for padding
+    subjects: np.ndarray    # labels in order of first appearance
+    n_answered: np.ndarray  # answered trials per subject
+    codes: np.ndarray       # subject index of each input row
+    position: np.ndarray    # trial number of each input row within its subject
+
+
+def _as_1d(x, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(x.to_numpy(dtype=float, na_value=np.nan) if isinstance(x, pd.Series)
+                         else to_numpy(x), dtype=float)
+    except (TypeError, ValueError):
+        raise ParameterError(f"The '{name}' argument must be numeric; got values of type "
+                             f"{type(x).__name__} that are not numbers.") from None
+    if arr.ndim != 1:
+        raise ParameterError(f"The '{name}' argument must be 1-D (one value per trial); got "
+                             f"shape {arr.shape}.")
+    return arr
+
+
+def _stack_subjects(choices, rewards, subject, *, min_trials: int = 0,
+                    n_options: int | None = None) -> _Stacked:
+    """Validate per-trial choices, rewards and subject labels; pad them per subject."""
+    c = _as_1d(choices, "choices")
+    r = _as_1d(rewards, "rewards")
+    if r.size != c.size:
+        raise ParameterError(f"The 'rewards' argument has {r.size} trials but 'choices' has "
+                             f"{c.size}; give one reward per trial.")
+    if subject is None:
+        labels = np.zeros(c.size, dtype=np.int64)
+    else:
+        labels = np.asarray(to_numpy(subject) if not isinstance(subject, pd.Series)
+                            else subject.to_numpy())
+        if labels.ndim != 1 or labels.size != c.size:
+            raise ParameterError(f"The 'subject' argument must give one label per trial "
+                                 f"({c.size}); got shape {labels.shape}.")
+    answered = np.isfinite(c) & (c >= 0) | (c == np.inf)
+    top = n_options if n_options is not None else np.inf
+    bad = answered & ((c != np.round(c)) | (c >= top) | ~np.isfinite(c))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        allowed = "integers 0..K-1" if n_options is None else f"integers 0..{n_options - 1}"
+        raise ParameterError(f"The 'choices' argument holds {c[i].item()!r} at trial index {i} "
+                             f"({int(bad.sum())} such trials); choices must be {allowed}, "
+                             "negative or NaN for no response.")
+    nan_r = answered & ~np.isfinite(r)
+    if nan_r.any():
+        i = int(np.flatnonzero(nan_r)[0])
+        raise ParameterError(f"The 'rewards' argument is NaN or infinite on {int(nan_r.sum())} "
+                             f"trials with a response (the first: trial index {i}); only trials "
+                             "without a response (negative or NaN choice) may lack a reward.")
+    codes, subjects = pd.factorize(labels, sort=False)
+    if (codes < 0).any():
+        raise ParameterError("The 'subject' argument holds missing labels (NaN/None).")
+    n_answered = np.bincount(codes, weights=answered, minlength=len(subjects)).astype(np.int64)
+    few = np.flatnonzero(n_answered < min_trials)
+    if few.size:
+        label = subjects[few[0]]
+        label = label.item() if isinstance(label, np.generic) else label
+        raise ParameterError(f"The 'subject' argument gives subject {label!r} only "
+                             f"{n_answered[few[0]]} answered trials ({few.size} subjects have "
+                             f"fewer than {min_trials}); a fit needs at least {min_trials}.")
+    position = pd.Series(codes).groupby(codes).cumcount().to_numpy()
+    S, T = len(subjects), int(position.max()) + 1 if c.size else 0
+    rows = np.full((S, T), -1, dtype=np.int64)
+    rows[codes, position] = np.arange(c.size)
+    choice = np.full((S, T), -1.0)
+    reward = np.zeros((S, T))
+    choice[codes, position] = np.where(answered, c, -1.0)
+    reward[codes, position] = np.where(answered, r, 0.0)
+    return _Stacked(choice, reward, rows, np.asarray(subjects), n_answered,
+                    codes, position)

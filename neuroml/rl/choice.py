@@ -1,0 +1,643 @@
+"""QLearning: Q-learning choice models fit to behaviour by maximum likelihood, batched.
+
+All subjects x all restarts are one optimisation: each (subject, restart) problem is a
+row of a ``(problem, parameter)`` tensor of unconstrained values, mapped into each
+parameter's bounds by a sigmoid, and the summed negative log-likelihood is
+differentiated by autograd through the trial recursion of
+:func:`~neuroml.rl.q_learning.q_learning`. The problems are independent, so the sum's
+gradient separates; each problem keeps its own quasi-Newton (BFGS) state, step length
+and convergence test (:func:`_minimize`), and problems that have converged leave the
+batch, so no subject waits for another.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .._parallel import threads_for
+from .._validation import Interval
+from ..base import NeuroMLEstimator
+from ..device import resolve_device, seed_from, to_numpy
+from ..errors import ParameterError
+from . import bandit
+from .q_learning import PARAMETER_NAMES, _prepare, _run
+
+__all__ = ["QLearning"]
+
+#: Default bounds in natural units (documented in :class:`QLearning`).
+DEFAULT_BOUNDS = {"alpha": (0.0, 1.0), "alpha_neg": (0.0, 1.0), "beta": (0.0, 50.0),
+                  "forget": (0.0, 1.0), "bias": (-5.0, 5.0), "perseveration": (-5.0, 5.0),
+                  "perseveration_rate": (0.0, 1.0)}
+_MIN_TRIALS = 10
+_SCREEN = 8       # candidates screened per restart
+_SPREAD = 4.0     # candidates uniform over [-4, 4] before the sigmoid: 1.8 % to 98.2 % of a range
+_MAX_STEP = 5.0   # largest step of one unconstrained coordinate per iteration
+_LIMIT = 30.0     # unconstrained values stay in [-30, 30] (sigmoid within 1e-13 of a bound)
+_FD = 1e-5        # finite-difference step of the Hessian (from exact gradients)
+_MERGE = 0.05     # restarts of one subject this close (unconstrained units) merge
+
+
+def _minimize(fun, x0: torch.Tensor, free: torch.Tensor, max_iter: int, tol: float,
+              group: int = 1):
+    """Minimise ``n`` independent smooth functions at once, each by its own damped Newton.
+
+    Each round evaluates, for every active problem, the value and gradient at its trial
+    point and at that point moved by ``_FD`` along each free coordinate (one batched call
+    of ``fun``): the gradient differences give the Hessian, so an accepted point comes
+    with its Newton step ready. The step is ``-(|H| + mu I)^-1 g`` (``|H|``: the Hessian
+    with its eigenvalues made positive), capped at ``_MAX_STEP``; ``mu`` is a
+    Levenberg-Marquardt damping per problem, decreased after good steps and increased
+    after rejected ones. A problem has converged when its largest gradient component is at
+    most ``tol`` or its next Newton step promises less than ``1e-4 tol`` (the NLL is then
+    within rounding of its optimum). It also stops when no step decreases it any more,
+    after ``max_iter`` rounds, or when it comes within ``_MERGE`` of a better problem of
+    its group (restarts of one subject that met in one basin: one of them goes on).
+
+    Parameters
+    ----------
+    fun : callable ``(x (J, m, P), index (m,)) -> (f (J, m), g (J, m, P))``
+        Values and gradients of problems ``index`` at ``J`` points each.
+    x0 : torch.Tensor of shape (n, P)
+    free : torch.Tensor of shape (n, P), bool
+        Coordinates that move (fixed ones keep their ``x0`` value).
+    max_iter : int
+    tol : float
+    group : int, default=1
+        Consecutive problems in groups of this size are restarts of one subject.
+
+    Returns
+    -------
+    x (n, P), f (n,), n_iter (n,) int, converged (n,) bool
+    """
+    n, P = x0.shape
+    dev, dt = x0.device, x0.dtype
+    freef = free.to(dt)
+    coords = torch.nonzero(free.any(0)).flatten()
+    shift = torch.zeros(coords.numel(), P, dtype=dt, device=dev)
+    shift[torch.arange(coords.numel(), device=dev), coords] = _FD
+
+    def evaluate(x, index):
+        f, g = fun(torch.cat([x[None], x[None] + shift[:, None, :]]), index)
+        fr = freef[index]
+        g = g * fr
+        H = torch.zeros(x.shape[0], P, P, dtype=dt, device=dev)
+        H[:, coords, :] = ((g[1:] - g[:1]) / _FD).transpose(0, 1)
+        H = 0.5 * (H + H.transpose(1, 2)) * fr[:, :, None] * fr[:, None, :]
+        return f[0], g[0], H + torch.diag_embed(1 - fr)
+
+    def newton(g, H, damp):
+        lam, V = torch.linalg.eigh(H)
+        lam = lam.abs()
+        lam = lam + damp[:, None] * lam.amax(1, keepdim=True) + 1e-12
+        d = -(V @ ((V.transpose(1, 2) @ g[:, :, None])[..., 0] / lam)[:, :, None])[..., 0]
+        pred = 0.5 * ((V.transpose(1, 2) @ g[:, :, None])[..., 0] ** 2 / lam).sum(1)
+        big = d.abs().amax(1)
+        scale = (_MAX_STEP / big.clamp(min=1e-300)).clamp(max=1.0)
+        return d * scale[:, None], pred * scale
+
+    everyone = torch.arange(n, device=dev)
+    x = x0.clone()
+    f, g, H = evaluate(x, everyone)
+    damp = torch.full((n,), 1e-3, dtype=dt, device=dev)
+    d, pred = newton(g, H, damp)
+    n_iter = torch.ones(n, dtype=torch.int64, device=dev)
+    converged = (g.abs().amax(1) <= tol) | (pred <= 1e-4 * tol)
+    active = ~converged & torch.isfinite(f)
+    batch = torch.nonzero(active).flatten()
+    while batch.numel():
+        x_try = (x[batch] + d[batch]).clamp(-_LIMIT, _LIMIT)
+        f_try, g_try, H_try = evaluate(x_try, batch)
+        live = active[batch]
+        n_iter[batch[live]] += 1
+        gain = f[batch] - f_try
+        ok = torch.isfinite(f_try) & (gain >= 1e-4 * pred[batch]) & (gain > 0) & live
+        acc = batch[ok]
+        ratio = gain[ok] / pred[acc].clamp(min=1e-300)
+        damp[acc] = torch.where(ratio > 0.75, damp[acc] / 4,
+                                torch.where(ratio < 0.25, damp[acc] * 2, damp[acc])).clamp(1e-8)
+        x[acc], f[acc], g[acc], H[acc] = x_try[ok], f_try[ok], g_try[ok], H_try[ok]
+        rej = batch[~ok & live]
+        damp[rej] = (damp[rej] * 8).clamp(min=1e-2)
+        upd = batch[live]
+        d[upd], pred[upd] = newton(g[upd], H[upd], damp[upd])
+        converged[acc] = (g[acc].abs().amax(1) <= tol) | (pred[acc] <= 1e-4 * tol)
+        stalled = d[upd].abs().amax(1) < 1e-12
+        active[upd[stalled]] = False
+        active &= ~converged & (n_iter < max_iter)
+        if group > 1:
+            active &= ~_merged(x, f, active, group)
+        if int(active.sum()) < 0.7 * batch.numel():
+            batch = torch.nonzero(active).flatten()
+    return x, f, n_iter, converged
+
+
+def _merged(x: torch.Tensor, f: torch.Tensor, active: torch.Tensor, group: int):
+    """Active problems within ``_MERGE`` (largest coordinate difference) of an active
+    problem of their group with a lower value (ties: the later one)."""
+    xs, fs, act = (v.reshape(-1, group, *v.shape[1:]) for v in (x, f, active))
+    close = (xs[:, :, None, :] - xs[:, None, :, :]).abs().amax(-1) < _MERGE
+    later = torch.arange(group, device=x.device)
+    worse = (fs[:, :, None] > fs[:, None, :]) | ((fs[:, :, None] == fs[:, None, :])
+                                                 & (later[:, None] > later[None, :]))
+    beaten = (close & worse & act[:, :, None] & act[:, None, :]).any(2)
+    return beaten.reshape(-1)
+
+
+def _diverse_best(cand: torch.Tensor, score: torch.Tensor, R: int, delta: float):
+    """Indices ``(n, R)`` of ``R`` of each subject's candidates ``(n, C, P)``: greedily the
+    lowest ``score`` among those at least ``delta`` away from every one taken (the lowest
+    of the rest when none is that far)."""
+    n, C, _ = cand.shape
+    taken = torch.zeros(n, C, dtype=torch.bool, device=cand.device)
+    near = torch.full((n, C), torch.inf, dtype=cand.dtype, device=cand.device)
+    rows = torch.arange(n, device=cand.device)
+    picks = []
+    for _ in range(R):
+        far = (near >= delta) & ~taken
+        key = torch.where(far, score, torch.where(taken, torch.inf, score + 1e300))
+        j = torch.argmin(key, dim=1)
+        picks.append(j)
+        taken[rows, j] = True
+        dist = (cand - cand[rows, j][:, None, :]).norm(dim=2)
+        near = torch.minimum(near, dist)
+    return torch.stack(picks, 1)
+
+
+def _latin_hypercube(n: int, C: int, P: int, rng) -> np.ndarray:
+    """``(n, C, P)`` points, each subject's ``C`` stratified in every coordinate, uniform
+    in ``[-_SPREAD, _SPREAD]``."""
+    strata = np.argsort(rng.random((n, C, P)), axis=1)
+    return _SPREAD * (2 * (strata + rng.random((n, C, P))) / C - 1)
+
+
+class QLearning(NeuroMLEstimator):
+    """Q-learning choice model (Wilson & Collins 2019, model 3 and extensions) fit by ML.
+
+    On each answered trial the chosen option's value moves towards the reward,
+    ``Q[c] <- Q[c] + alpha (r - Q[c])`` (values start at ``q0``), and choices follow
+    ``P = softmax(beta Q + bias + perseveration CK)`` (see
+    :func:`~neuroml.rl.q_learning.q_learning` for every term). All subjects x
+    ``n_starts`` restarts are fit in one batched optimisation on ``device``: parameters
+    go through a sigmoid into their bounds, autograd runs through the trial recursion,
+    each problem has its own BFGS and convergence test; the best restart of each
+    subject is kept. float64 throughout.
+
+    Parameters
+    ----------
+    parameters : tuple of str, default=("alpha", "beta")
+        The free parameters; must include ``"alpha"`` and ``"beta"``. Optional terms,
+        each switched on by naming it: ``"alpha_neg"`` (learning rate for negative
+        prediction errors), ``"forget"`` (unchosen values decay towards ``q0``),
+        ``"bias"`` (a fixed logit preference for option 1, or ``bias_1 ..
+        bias_{K-1}`` for ``K`` options) and ``"perseveration"`` (Wilson & Collins' model
+        5 choice kernel: naming it fits its weight ``perseveration`` and its rate
+        ``perseveration_rate``).
+    q0 : float, default=0.5
+        Initial value of every option.
+    bounds : dict, default=None
+        ``{name: (low, high)}`` overriding the defaults: ``alpha``, ``alpha_neg``,
+        ``forget``, ``perseveration_rate`` in [0, 1]; ``beta`` in [0, 50]; ``bias`` and
+        ``perseveration`` in [-5, 5]. ``low == high`` fixes a parameter at that value
+        (e.g. ``{"perseveration_rate": (1, 1)}``: a kernel of the last choice only); a
+        fixed parameter is not counted in ``aic_``/``bic_``.
+    n_starts : int, default=8
+        Restarts per subject, Latin-hypercube samples drawn from ``random_state``
+        (alpha-like rates in [0.05, 0.95], ``beta`` log-uniform in [0.5, 20],
+        ``forget`` in [0.01, 0.5], ``bias`` in [-1, 1], ``perseveration`` in [-1, 2],
+        each clipped into its bounds).
+    max_iter : int, default=200
+        Function evaluations per (subject, restart) problem.
+    tol : float, default=1e-6
+        A problem has converged when the largest gradient component of its NLL with
+        respect to the unconstrained (pre-sigmoid) parameters is below ``tol``.
+    device : str or torch.device, default="auto"
+    random_state : int, RandomState, Generator or None, default=None
+        Draws the restarts.
+
+    Attributes
+    ----------
+    params_ : DataFrame (subject, parameter)
+        The fitted parameters of each subject, in natural units, indexed by subject (in
+        order of first appearance).
+    nll_, aic_, bic_ : Series (subject,)
+        Negative log-likelihood of the answered trials, ``2k + 2 nll`` and
+        ``k log(n_trials) + 2 nll`` (``k`` free parameters).
+    n_trials_ : Series (subject,)
+        Answered trials of each subject.
+    summary_ : DataFrame
+        One row per subject: ``subject``, the parameters, ``nll``, ``aic``, ``bic``,
+        ``n_trials``, ``n_iter`` (evaluations of the best restart), ``converged`` and
+        ``constant_choice``.
+    parameters_ : tuple of str
+        The fitted parameter columns.
+    bounds_ : dict
+        ``{column: (low, high)}`` used.
+    n_options_ : int
+        Number of options ``K``: the largest choice + 1, at least 2.
+    device_ : torch.device
+
+    Notes
+    -----
+    Trials with a negative or NaN choice had no response: they are left out of the
+    likelihood and change no value. A subject whose answered choices never vary has an
+    unidentified ``beta`` (the likelihood keeps rising as ``beta`` grows): ``beta`` is
+    reported at its upper bound and the other parameters are fit with it held there
+    (``summary_["constant_choice"]`` marks such subjects).
+
+    Examples
+    --------
+    >>> from neuroml.rl.bandit import reversal_probabilities
+    >>> p = reversal_probabilities(300, block_length=50)
+    >>> sim = QLearning().simulate(300, p, params={"alpha": 0.3, "beta": 5.0}, random_state=0)
+    >>> model = QLearning(random_state=0).fit(sim["choice"], sim["reward"])
+    >>> model.params_.columns.tolist()
+    ['alpha', 'beta']
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "parameters": [tuple, list],
+        "q0": [Interval(numbers.Real, None, None)],
+        "bounds": [None, dict],
+        "n_starts": [Interval(numbers.Integral, 1, None)],
+        "max_iter": [Interval(numbers.Integral, 1, None)],
+        "tol": [Interval(numbers.Real, 0, None, closed="neither")],
+        "device": ["device"],
+        "random_state": ["random_state"],
+    }
+    _sklearn_checks: ClassVar[bool] = False
+    _test_params: ClassVar[dict] = {"n_starts": 2, "max_iter": 30}
+
+    def __init__(self, parameters=("alpha", "beta"), *, q0=0.5, bounds=None, n_starts=8,
+                 max_iter=200, tol=1e-6, device="auto", random_state=None):
+        self.parameters = parameters
+        self.q0 = q0
+        self.bounds = bounds
+        self.n_starts = n_starts
+        self.max_iter = max_iter
+        self.tol = tol
+        self.device = device
+        self.random_state = random_state
+
+    @classmethod
+    def _example_data(cls):
+        rng = np.random.default_rng(0)
+        choices = rng.integers(0, 2, 120)
+        rewards = (rng.random(120) < np.where(choices == 0, 0.7, 0.3)).astype(float)
+        subject = np.repeat(["a", "b"], 60)
+        args = (choices, rewards, subject)
+        return args, args
+
+    # ------------------------------------------------------------------ model set-up
+    def _columns(self, n_options: int) -> tuple[str, ...]:
+        names = [self.parameters] if isinstance(self.parameters, str) else list(self.parameters)
+        unknown = [p for p in names if not isinstance(p, str) or p not in PARAMETER_NAMES]
+        if unknown or "alpha" not in names or "beta" not in names or len(set(names)) != len(names):
+            raise ParameterError(
+                f"The 'parameters' parameter of QLearning must name each of 'alpha' and 'beta' "
+                f"once, plus any of {PARAMETER_NAMES[1:]}; got {tuple(names)!r}"
+                + (f" (unknown: {unknown})." if unknown else "."))
+        if "perseveration" in names and "perseveration_rate" not in names:
+            names.append("perseveration_rate")
+        if "perseveration_rate" in names and "perseveration" not in names:
+            raise ParameterError("The 'parameters' parameter of QLearning names "
+                                 "'perseveration_rate' without 'perseveration'.")
+        cols = []
+        for p in PARAMETER_NAMES:
+            if p in names:
+                cols += ([f"bias_{k}" for k in range(1, n_options)]
+                         if p == "bias" and n_options > 2 else [p])
+        return tuple(cols)
+
+    def _bounds(self, columns) -> dict:
+        given = dict(self.bounds or {})
+        base = {c: c.split("_")[0] if c.startswith("bias_") else c for c in columns}
+        bad = [k for k in given if k not in columns and k not in base.values()]
+        if bad:
+            raise ParameterError(f"The 'bounds' parameter of QLearning names {bad}, which the "
+                                 f"model does not have (its parameters: {columns}).")
+        out = {}
+        for c in columns:
+            lo, hi = given.get(c, given.get(base[c], DEFAULT_BOUNDS[base[c]]))
+            if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
+                raise ParameterError(f"The 'bounds' parameter of QLearning gives {c!r} the bounds "
+                                     f"({lo}, {hi}); they must be finite with low <= high.")
+            out[c] = (float(lo), float(hi))
+        return out
+
+    @staticmethod
+    def _split(values: torch.Tensor, columns) -> dict:
+        """Parameter dict for the learner from ``(batch, column)`` natural values."""
+        params, bias = {}, []
+        for j, c in enumerate(columns):
+            if c.startswith("bias_"):
+                bias.append(values[..., j])
+            else:
+                params[c] = values[..., j]
+        if bias:
+            params["bias"] = torch.stack(bias, -1)
+        return params
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, choices, rewards, subject=None):
+        """Fit the model to every subject's choices by maximum likelihood.
+
+        Parameters
+        ----------
+        choices : array-like, Series, DataArray or tensor of shape (n_trials,)
+            Option chosen on each trial, ``0 .. K-1``; negative or NaN: no response.
+        rewards : same type, shape (n_trials,)
+            Reward of the chosen option (NaN allowed only without a response).
+        subject : array-like of shape (n_trials,), default=None
+            Subject (or session) label of each trial, all subjects stacked, each
+            subject's trials in order; None: one subject.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        self._resolve_device()
+        data = bandit._stack_subjects(choices, rewards, subject, min_trials=_MIN_TRIALS)
+        K = max(2, int(np.nanmax(np.where(data.choice >= 0, data.choice, -1))) + 1)
+        columns = self._columns(K)
+        bounds = self._bounds(columns)
+        S, R, P = data.choice.shape[0], int(self.n_starts), len(columns)
+        lo = np.array([bounds[c][0] for c in columns])
+        hi = np.array([bounds[c][1] for c in columns])
+        dev, dt = self.device_, torch.float64
+        lo_t, hi_t = (torch.as_tensor(v, dtype=dt, device=dev) for v in (lo, hi))
+        constant = np.array([np.unique(c[c >= 0]).size <= 1 for c in data.choice])
+        fixed = np.broadcast_to(hi == lo, (S, P)).copy()
+        fixed[constant, columns.index("beta")] = True  # reported at the upper bound
+        fixed_t = torch.as_tensor(fixed, device=dev)
+        trials = _prepare(torch.as_tensor(data.choice, device=dev).to(torch.int64),
+                          torch.as_tensor(data.reward, dtype=dt, device=dev), K)
+        # CPU: blocks of problems whose per-trial tensors stay small (~64 KB: the recursion
+        # is thousands of small operations, and larger fresh buffers cost page faults);
+        # GPU: as many as fit a budget of ~1 GB per stored (option, problem, trial) tensor.
+        chunk = 2**12 if dev.type == "cpu" else max(1, 2**27 // max(1, trials.onehot.shape[0]))
+
+        def nll(x, subj, grad=True):
+            """NLL (and gradient) at ``x`` (J, m, P) of the problems of subjects ``subj``."""
+            fs, gs = [], []
+            step = max(1, chunk // (x.shape[0] * K))
+            for a in range(0, x.shape[1], step):
+                sa = subj[a:a + step]
+                xa = x[:, a:a + step].detach().requires_grad_(grad)
+                with torch.set_grad_enabled(grad):
+                    vals = self._natural(xa, lo_t, hi_t, fixed_t[sa])
+                    fa = _run(trials.take(sa), self._split(vals, columns), float(self.q0), K,
+                              full=False)
+                if grad:
+                    gs.append(torch.autograd.grad(fa.sum(), xa)[0])
+                fs.append(fa.detach())
+            return torch.cat(fs, 1), torch.cat(gs, 1) if grad else None
+
+        # restarts: of _SCREEN * n_starts Latin-hypercube candidates per subject (uniform in
+        # the unconstrained space over [-_SPREAD, _SPREAD]), the lowest-NLL ones that lie
+        # apart from each other (a local optimum near a bound has its own basin)
+        rng = np.random.default_rng(seed_from(self.random_state))
+        C = _SCREEN * R
+        cand = torch.as_tensor(_latin_hypercube(S, C, P, rng), dtype=dt, device=dev)
+        cand = torch.where(fixed_t[:, None, :], torch.where(torch.as_tensor(hi > lo, device=dev),
+                                                            _LIMIT, 0.0), cand)
+        with threads_for(0.0, dev):  # thousands of small operations: one thread is fastest
+            screen, _ = nll(cand.reshape(1, S * C, P),
+                            torch.arange(S, device=dev).repeat_interleave(C), grad=False)
+            screen = torch.where(torch.isfinite(screen), screen, torch.inf).reshape(S, C)
+            pick = _diverse_best(cand, screen, R, 1.5 * _SPREAD / R ** (1 / P))
+            x0 = torch.gather(cand, 1, pick[:, :, None].expand(S, R, P)).reshape(S * R, P)
+            free = ~fixed_t.repeat_interleave(R, 0)
+            x, f, n_iter, conv = _minimize(lambda x, index: nll(x, index // R), x0, free,
+                                           int(self.max_iter), float(self.tol), group=R)
+        f = torch.where(torch.isfinite(f), f, torch.full_like(f, np.inf)).reshape(S, R)
+        best = torch.argmin(f, dim=1)
+        rows = torch.arange(S, device=dev) * R + best
+        with torch.no_grad():
+            vals = to_numpy(self._natural(x[rows], lo_t, hi_t, fixed_t))
+        nll = to_numpy(f[torch.arange(S, device=dev), best])
+        k = int((hi > lo).sum())
+        n = data.n_answered
+        table = {"subject": data.subjects}
+        table.update({c: vals[:, j] for j, c in enumerate(columns)})
+        table.update(nll=nll, aic=2 * k + 2 * nll, bic=k * np.log(n) + 2 * nll, n_trials=n,
+                     n_iter=to_numpy(n_iter[rows]), converged=to_numpy(conv[rows]),
+                     constant_choice=constant)
+        self.summary_ = pd.DataFrame(table)
+        self.parameters_ = columns
+        self.bounds_ = bounds
+        self.n_options_ = K
+        return self
+
+    @staticmethod
+    def _natural(x, lo, hi, fixed):
+        """Natural values ``lo + (hi - lo) sigmoid(x)``; a coordinate fixed at the upper
+        limit (a constant-choice subject's beta) is exactly ``hi``."""
+        v = lo + (hi - lo) * torch.sigmoid(x)
+        return torch.where(fixed & (x >= _LIMIT), hi.expand_as(x), v)
+
+    # ------------------------------------------------------------------ fitted tables
+    def _by_subject(self, column: str) -> pd.Series:
+        self._check_fitted()
+        return pd.Series(self.summary_[column].to_numpy(), name=column,
+                         index=pd.Index(self.summary_["subject"].to_numpy(), name="subject"))
+
+    @property
+    def params_(self) -> pd.DataFrame:
+        """Fitted parameters, one row per subject (see the class docstring)."""
+        self._check_fitted()
+        return pd.DataFrame({c: self.summary_[c].to_numpy() for c in self.parameters_},
+                            index=pd.Index(self.summary_["subject"].to_numpy(), name="subject"))
+
+    @property
+    def nll_(self) -> pd.Series:
+        """Negative log-likelihood of each subject's answered trials."""
+        return self._by_subject("nll")
+
+    @property
+    def aic_(self) -> pd.Series:
+        """Akaike information criterion ``2k + 2 nll`` per subject."""
+        return self._by_subject("aic")
+
+    @property
+    def bic_(self) -> pd.Series:
+        """Bayesian information criterion ``k log(n_trials) + 2 nll`` per subject."""
+        return self._by_subject("bic")
+
+    @property
+    def n_trials_(self) -> pd.Series:
+        """Answered trials per subject."""
+        return self._by_subject("n_trials")
+
+    # ------------------------------------------------------------------ trajectories
+    def _trajectories(self, choices, rewards, subject):
+        """Run the fitted model over new (or the same) trials; returns the stacked data,
+        and the learner's output per subject."""
+        self._check_fitted()
+        data = bandit._stack_subjects(choices, rewards, subject, n_options=self.n_options_)
+        fitted = self.summary_["subject"].tolist()
+        if subject is None:
+            if len(fitted) != 1:
+                raise ParameterError(f"The 'subject' argument is needed: the model was fit to "
+                                     f"{len(fitted)} subjects.")
+            rows = np.zeros(1, dtype=np.int64)
+        else:
+            where = {s: i for i, s in enumerate(fitted)}
+            missing = [s for s in data.subjects.tolist() if s not in where]
+            if missing:
+                raise ParameterError(f"The 'subject' argument names {missing[:5]}, which the "
+                                     f"model was not fit to (fitted: {fitted[:10]}...).")
+            rows = np.array([where[s] for s in data.subjects.tolist()], dtype=np.int64)
+        dev, dt = self.device_, torch.float64
+        vals = torch.as_tensor(self.summary_[list(self.parameters_)].to_numpy(dtype=float)[rows],
+                               dtype=dt, device=dev)
+        trials = _prepare(torch.as_tensor(data.choice, device=dev).to(torch.int64),
+                          torch.as_tensor(data.reward, dtype=dt, device=dev), self.n_options_)
+        with torch.no_grad():
+            out = _run(trials, self._split(vals, self.parameters_), float(self.q0),
+                       self.n_options_)
+        return data, out
+
+    def _rows(self, data):
+        """(subject, trial) tensor indices of the input rows in the padded layout."""
+        return tuple(torch.as_tensor(np.array(v, dtype=np.int64), device=self.device_)
+                     for v in (data.codes, data.position))
+
+    def predict_proba(self, choices, rewards, subject=None):
+        """Per-trial choice probabilities under each subject's fitted parameters.
+
+        Parameters
+        ----------
+        choices, rewards, subject : as in :meth:`fit`
+            The trials to run the model over (subjects must be fitted ones; ``subject``
+            may be None when one subject was fit).
+
+        Returns
+        -------
+        proba : ndarray, DataFrame, DataArray or tensor of shape (n_trials, n_options)
+            ``P(option)`` on each trial before its choice, in the type of ``choices``
+            (a Series gives a DataFrame with its index, a DataArray keeps its trial
+            coordinates, a tensor stays on ``device_``).
+        """
+        data, out = self._trajectories(choices, rewards, subject)
+        proba = out.log_prob.exp()[self._rows(data)]
+        options = np.arange(self.n_options_)
+        if isinstance(choices, torch.Tensor):
+            return proba
+        proba = to_numpy(proba)
+        if isinstance(choices, pd.Series):
+            return pd.DataFrame(proba, index=choices.index, columns=pd.Index(options,
+                                                                               name="option"))
+        if hasattr(choices, "dims") and hasattr(choices, "coords"):
+            import xarray as xr
+
+            dim = choices.dims[0]
+            coords = {k: v for k, v in choices.coords.items() if set(v.dims) <= {dim}}
+            return xr.DataArray(proba, dims=(dim, "option"), coords={**coords, "option": options})
+        return proba
+
+    def values(self, choices, rewards, subject=None) -> pd.DataFrame:
+        """Per-trial values, prediction errors and choice probabilities of the fitted model.
+
+        Parameters
+        ----------
+        choices, rewards, subject : as in :meth:`predict_proba`
+
+        Returns
+        -------
+        DataFrame, one row per input trial (indexed like ``choices`` when it is a Series)
+            ``subject``, ``trial`` (number within the subject), ``choice``, ``reward``,
+            ``q_0 .. q_{K-1}`` (values before the trial's update), ``q_chosen``, ``rpe``
+            (``reward - q_chosen``), ``p_chosen`` (probability of the choice made) and,
+            with perseveration, ``kernel_0 ..``. ``q_chosen``, ``rpe`` and ``p_chosen``
+            are NaN on trials without a response.
+        """
+        data, out = self._trajectories(choices, rewards, subject)
+        idx = (data.codes, data.position)
+        t_idx = self._rows(data)
+        q = to_numpy(out.values[t_idx])
+        ans = data.choice[idx] >= 0
+        chosen = np.clip(data.choice[idx], 0, None).astype(np.int64)
+        lp = to_numpy(out.log_prob[t_idx])
+        rows = np.arange(len(chosen))
+        table = {"subject": data.subjects[data.codes], "trial": data.position,
+                 "choice": np.where(ans, chosen, -1), "reward": np.where(ans, data.reward[idx],
+                                                                         np.nan)}
+        table.update({f"q_{k}": q[:, k] for k in range(self.n_options_)})
+        table["q_chosen"] = np.where(ans, q[rows, chosen], np.nan)
+        table["rpe"] = np.where(ans, to_numpy(out.rpe[t_idx]), np.nan)
+        table["p_chosen"] = np.where(ans, np.exp(lp[rows, chosen]), np.nan)
+        if "perseveration" in self.parameters_:
+            ck = to_numpy(out.kernel[t_idx])
+            table.update({f"kernel_{k}": ck[:, k] for k in range(self.n_options_)})
+        index = choices.index if isinstance(choices, pd.Series) else None
+        return pd.DataFrame(table, index=index)
+
+    # ------------------------------------------------------------------ simulation
+    def simulate(self, n_trials, reward_probabilities, params=None, random_state=None):
+        """Synthetic agents of this model on a bandit (probabilities may change in blocks).
+
+        Parameters
+        ----------
+        n_trials : int
+        reward_probabilities : array-like of shape (K,), (n_trials, K) or (n_agents, n_trials, K)
+            Probability that each option pays 1 (else 0) on each trial, e.g. from
+            :func:`~neuroml.rl.bandit.block_probabilities`; a ``(K,)`` vector holds on
+            every trial.
+        params : DataFrame, dict or None, default=None
+            The agents' parameters, one column/key per parameter of the model (scalars or
+            arrays of length n_agents; a DataFrame's index labels the agents). None: one
+            agent per fitted subject with its ``params_``.
+        random_state : int, Generator or None, default=None
+
+        Returns
+        -------
+        DataFrame
+            One row per (agent, trial): ``subject``, ``trial``, ``choice``, ``reward`` and
+            ``p_reward_0 .. p_reward_{K-1}``; ready for ``fit(df.choice, df.reward,
+            df.subject)``.
+        """
+        p = np.asarray(to_numpy(reward_probabilities), dtype=float)
+        if p.ndim == 1:
+            p = np.broadcast_to(p, (int(n_trials), p.size))
+        if p.ndim not in (2, 3) or p.shape[-2] != int(n_trials):
+            raise ParameterError(f"The 'reward_probabilities' argument must have shape (K,), "
+                                 f"(n_trials, K) or (n_agents, n_trials, K) with n_trials="
+                                 f"{n_trials}; got shape {p.shape}.")
+        K = p.shape[-1]
+        if params is None:
+            params = self.params_
+            if K != self.n_options_:
+                raise ParameterError(f"The 'reward_probabilities' argument has {K} options; "
+                                     f"the model was fit with {self.n_options_}.")
+        columns = self.parameters_ if hasattr(self, "summary_") else self._columns(K)
+        table = params if isinstance(params, pd.DataFrame) else None
+        given = {k: np.asarray(v, dtype=float) for k, v in
+                 (params.items() if table is None else table.items())}
+        missing = [c for c in columns if c not in given]
+        extra = [k for k in given if k not in columns]
+        if missing or extra:
+            raise ParameterError(f"The 'params' argument must give exactly the model's "
+                                 f"parameters {columns}; missing {missing}, unknown {extra}.")
+        sim_params = {c: given[c] for c in columns if not c.startswith("bias_")}
+        bias = [np.broadcast_to(given[c], np.broadcast(*given.values()).shape)
+                for c in columns if c.startswith("bias_")]
+        if bias:
+            sim_params["bias"] = np.stack(bias, -1)
+        dev = self.device_ if hasattr(self, "device_") else resolve_device(self.device)
+        sim = bandit.simulate_bandit(sim_params, p, q0=float(self.q0), random_state=random_state,
+                                     device=dev)
+        n, T = sim.choices.shape
+        labels = table.index.to_numpy() if table is not None and len(table) == n else np.arange(n)
+        out = pd.DataFrame({"subject": np.repeat(labels, T), "trial": np.tile(np.arange(T), n),
+                            "choice": to_numpy(sim.choices).ravel(),
+                            "reward": to_numpy(sim.rewards).ravel()})
+        probs = to_numpy(sim.reward_probabilities).reshape(n * T, K)
+        for k in range(K):
+            out[f"p_reward_{k}"] = probs[:, k]
+        return out
