@@ -88,8 +88,30 @@ def negative_log_likelihood_and_gradient(choices, rewards, alpha, beta, q0=0.5):
     return nll, np.array([g_alpha, g_beta])
 
 
-def fit_subject(choices, rewards, parameters=("alpha", "beta"), q0=0.5, n_options=2, grid=None):
+def negative_log_likelihood_numpy(choices, rewards, alpha, beta, q0=0.5, n_options=2):
+    """The base model's NLL written the way agent code usually is (e.g. the Allen
+    Institute's dynamic-foraging agents): NumPy arrays for the values and the softmax,
+    one trial at a time."""
+    q = np.full(n_options, q0, dtype=float)
+    nll = 0.0
+    for c, r in zip(choices, rewards):
+        if c < 0:
+            continue
+        logits = beta * q
+        p = np.exp(logits - logits.max())
+        p /= p.sum()
+        nll -= np.log(p[c])
+        q[c] += alpha * (r - q[c])
+    return nll
+
+
+def fit_subject(choices, rewards, parameters=("alpha", "beta"), q0=0.5, n_options=2, grid=None,
+                style="fast"):
     """Best L-BFGS-B fit from every point of the start grid.
+
+    ``style="fast"``: plain-Python floats, with the analytic gradient for the two-option
+    base model; ``style="numpy"``: :func:`negative_log_likelihood_numpy` and SciPy's
+    finite-difference gradient (base model only).
 
     Returns
     -------
@@ -103,9 +125,16 @@ def fit_subject(choices, rewards, parameters=("alpha", "beta"), q0=0.5, n_option
     names = list(parameters)
     bounds = [BOUNDS[p] for p in names]
 
-    analytic = tuple(names) == ("alpha", "beta") and n_options == 2
+    analytic = tuple(names) == ("alpha", "beta") and n_options == 2 and style == "fast"
+    if style == "numpy":
+        if tuple(names) != ("alpha", "beta"):
+            raise ValueError("style='numpy' fits the base model (alpha, beta) only")
+        choices = np.asarray(choices, dtype=int)
 
     def objective(theta):
+        if style == "numpy":
+            return negative_log_likelihood_numpy(choices, rewards, theta[0], theta[1], q0,
+                                                 n_options)
         if analytic:
             return negative_log_likelihood_and_gradient(choices, rewards, theta[0], theta[1], q0)
         return negative_log_likelihood(choices, rewards, q0=q0, n_options=n_options,

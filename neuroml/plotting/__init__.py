@@ -15,6 +15,8 @@ figure.
 - reinforcement learning: :func:`plot_rpe_heatmap`, :func:`plot_choice_probability`,
   :func:`plot_reversal_points`, :func:`plot_reward_distribution`,
   :func:`plot_parameter_recovery`, :func:`plot_rpe_response`
+- sequence models: :func:`plot_predicted_behavior`, :func:`plot_decoder_scores`,
+  :func:`plot_receptive_fields`, :func:`plot_tuning_curves`
 """
 
 from ._common import get_axes, new_figure
@@ -53,3 +55,14 @@ from .rl import (  # noqa: E402
 
 __all__ += ["plot_rpe_heatmap", "plot_choice_probability", "plot_reversal_points",
             "plot_reward_distribution", "plot_parameter_recovery", "plot_rpe_response"]
+
+# sequence, encoding and parametric models (neuroml/plotting/sequence.py)
+from .sequence import (  # noqa: E402
+    plot_decoder_scores,
+    plot_predicted_behavior,
+    plot_receptive_fields,
+    plot_tuning_curves,
+)
+
+__all__ += ["plot_predicted_behavior", "plot_decoder_scores", "plot_receptive_fields",
+            "plot_tuning_curves"]

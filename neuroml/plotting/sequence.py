@@ -232,7 +232,9 @@ def plot_predicted_behavior(predictions: xr.DataArray, *, observed=None, decoder
         if np.isfinite(lo) and hi > lo:  # predictions far outside the data are cut
             got = np.nanmin(pred[:, :, j]), np.nanmax(pred[:, :, j])
             span = hi - lo
-            a.set_ylim(max(got[0], lo - span) - 0.05 * span, min(got[1], hi + span) + 0.05 * span)
+            bottom = min(lo, max(got[0], lo - span))
+            top = max(hi, min(got[1], hi + span))
+            a.set_ylim(bottom - 0.05 * span, top + 0.05 * span)
         a.grid(alpha=0.3)
         a.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
         if np.isfinite(x).any():
@@ -424,8 +426,8 @@ def plot_receptive_fields(fields, *, neurons=None, ncols: int | None = None,
         cb = fig.colorbar(image, ax=list(axes), shrink=0.8)
         cb.set_label(str(da.attrs.get("units", "value")), fontsize="small")
     elif fig.get_suptitle() == "":
-        fig.suptitle("Receptive fields (each panel scaled to its own largest |value|; "
-                     "red > 0 > blue)" if scale == "each" else "Receptive fields",
+        fig.suptitle("Receptive fields: red > 0 > blue,\neach panel scaled to its own "
+                     "largest |value|" if scale == "each" else "Receptive fields",
                      fontsize="medium")
     return np.asarray(axes, dtype=object)
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .._parallel import threads_for
+from .._parallel import run_blocks, threads_for
 from .._validation import Interval
 from ..base import NeuroMLEstimator
 from ..device import resolve_device, seed_from, to_numpy
@@ -34,12 +34,14 @@ DEFAULT_BOUNDS = {"alpha": (0.0, 1.0), "alpha_neg": (0.0, 1.0), "beta": (0.0, 50
                   "forget": (0.0, 1.0), "bias": (-5.0, 5.0), "perseveration": (-5.0, 5.0),
                   "perseveration_rate": (0.0, 1.0)}
 _MIN_TRIALS = 10
-_SCREEN = 8       # candidates screened per restart
+_SCREEN = 4       # candidates screened per restart
 _SPREAD = 4.0     # candidates uniform over [-4, 4] before the sigmoid: 1.8 % to 98.2 % of a range
 _MAX_STEP = 5.0   # largest step of one unconstrained coordinate per iteration
 _LIMIT = 30.0     # unconstrained values stay in [-30, 30] (sigmoid within 1e-13 of a bound)
 _FD = 1e-5        # finite-difference step of the Hessian (from exact gradients)
-_MERGE = 0.05     # restarts of one subject this close (unconstrained units) merge
+_MERGE = 0.2      # restarts of one subject this close (unconstrained units) merge
+_HOPELESS = 1.0   # a restart predicted to stay this far (NLL) above its subject's best stops
+_TAIL = 3.0       # beyond this unconstrained value a coordinate is in the sigmoid's tail
 
 
 def _minimize(fun, x0: torch.Tensor, free: torch.Tensor, max_iter: int, tol: float,
@@ -55,8 +57,10 @@ def _minimize(fun, x0: torch.Tensor, free: torch.Tensor, max_iter: int, tol: flo
     after rejected ones. A problem has converged when its largest gradient component is at
     most ``tol`` or its next Newton step promises less than ``1e-4 tol`` (the NLL is then
     within rounding of its optimum). It also stops when no step decreases it any more,
-    after ``max_iter`` rounds, or when it comes within ``_MERGE`` of a better problem of
-    its group (restarts of one subject that met in one basin: one of them goes on).
+    after ``max_iter`` rounds, when it comes within ``_MERGE`` of a better problem of
+    its group (restarts of one subject that met in one basin: one of them goes on), or
+    when even twice the decrease its Newton model predicts would leave it more than
+    ``_HOPELESS`` above the best of its group (a restart in a worse basin).
 
     Parameters
     ----------
@@ -104,13 +108,20 @@ def _minimize(fun, x0: torch.Tensor, free: torch.Tensor, max_iter: int, tol: flo
     x = x0.clone()
     f, g, H = evaluate(x, everyone)
     damp = torch.full((n,), 1e-3, dtype=dt, device=dev)
+    stretch = torch.ones(n, dtype=dt, device=dev)
     d, pred = newton(g, H, damp)
     n_iter = torch.ones(n, dtype=torch.int64, device=dev)
     converged = (g.abs().amax(1) <= tol) | (pred <= 1e-4 * tol)
     active = ~converged & torch.isfinite(f)
     batch = torch.nonzero(active).flatten()
     while batch.numel():
-        x_try = (x[batch] + d[batch]).clamp(-_LIMIT, _LIMIT)
+        xb, db = x[batch], d[batch]
+        # in a sigmoid's tail the NLL falls like exp(-|x|) and Newton creeps one unit of x
+        # per step: there the step along such coordinates grows while the gain keeps
+        # beating the quadratic model's
+        tail = (xb.abs() >= _TAIL) & (db * xb > 0)
+        x_try = (xb + torch.where(tail, stretch[batch, None], 1.0) * db).clamp(-_LIMIT, _LIMIT)
+        stretched = (tail & (stretch[batch, None] > 1)).any(1)
         f_try, g_try, H_try = evaluate(x_try, batch)
         live = active[batch]
         n_iter[batch[live]] += 1
@@ -118,11 +129,16 @@ def _minimize(fun, x0: torch.Tensor, free: torch.Tensor, max_iter: int, tol: flo
         ok = torch.isfinite(f_try) & (gain >= 1e-4 * pred[batch]) & (gain > 0) & live
         acc = batch[ok]
         ratio = gain[ok] / pred[acc].clamp(min=1e-300)
+        grow = (ratio > 1.1) & tail[ok].any(1)
+        stretch[acc] = torch.where(grow, (stretch[acc] * 2).clamp(max=16.0),
+                                   torch.ones_like(ratio))
+        ratio = ratio.clamp(max=1.0)
         damp[acc] = torch.where(ratio > 0.75, damp[acc] / 4,
                                 torch.where(ratio < 0.25, damp[acc] * 2, damp[acc])).clamp(1e-8)
         x[acc], f[acc], g[acc], H[acc] = x_try[ok], f_try[ok], g_try[ok], H_try[ok]
-        rej = batch[~ok & live]
+        rej = batch[~ok & live & ~stretched]
         damp[rej] = (damp[rej] * 8).clamp(min=1e-2)
+        stretch[batch[~ok & live]] = 1.0
         upd = batch[live]
         d[upd], pred[upd] = newton(g[upd], H[upd], damp[upd])
         converged[acc] = (g[acc].abs().amax(1) <= tol) | (pred[acc] <= 1e-4 * tol)
@@ -131,21 +147,32 @@ def _minimize(fun, x0: torch.Tensor, free: torch.Tensor, max_iter: int, tol: flo
         active &= ~converged & (n_iter < max_iter)
         if group > 1:
             active &= ~_merged(x, f, active, group)
-        if int(active.sum()) < 0.7 * batch.numel():
-            batch = torch.nonzero(active).flatten()
+            active &= ~_hopeless(f, pred, active, group)
+        batch = torch.nonzero(active).flatten()
     return x, f, n_iter, converged
 
 
 def _merged(x: torch.Tensor, f: torch.Tensor, active: torch.Tensor, group: int):
-    """Active problems within ``_MERGE`` (largest coordinate difference) of an active
-    problem of their group with a lower value (ties: the later one)."""
+    """Active problems within ``_MERGE`` (largest coordinate difference; or within 1 % of
+    every parameter's range) of an active problem of their group with a lower value (ties:
+    the later one)."""
     xs, fs, act = (v.reshape(-1, group, *v.shape[1:]) for v in (x, f, active))
-    close = (xs[:, :, None, :] - xs[:, None, :, :]).abs().amax(-1) < _MERGE
+    us = torch.sigmoid(xs)  # in a sigmoid's tail x may differ where the parameters do not
+    close = (((xs[:, :, None, :] - xs[:, None, :, :]).abs().amax(-1) < _MERGE)
+             | ((us[:, :, None, :] - us[:, None, :, :]).abs().amax(-1) < 1e-2))
     later = torch.arange(group, device=x.device)
     worse = (fs[:, :, None] > fs[:, None, :]) | ((fs[:, :, None] == fs[:, None, :])
                                                  & (later[:, None] > later[None, :]))
     beaten = (close & worse & act[:, :, None] & act[:, None, :]).any(2)
     return beaten.reshape(-1)
+
+
+def _hopeless(f: torch.Tensor, pred: torch.Tensor, active: torch.Tensor, group: int):
+    """Active problems whose own Newton model, even doubled, leaves them more than
+    ``_HOPELESS`` above the best value in their group (a restart in a worse basin)."""
+    fs, ps, act = (v.reshape(-1, group) for v in (f, pred, active))
+    best = torch.where(torch.isfinite(fs), fs, torch.inf).amin(1, keepdim=True)
+    return (act & (fs - 2 * ps > best + _HOPELESS)).reshape(-1)
 
 
 def _diverse_best(cand: torch.Tensor, score: torch.Tensor, R: int, delta: float):
@@ -384,19 +411,24 @@ class QLearning(NeuroMLEstimator):
 
         def nll(x, subj, grad=True):
             """NLL (and gradient) at ``x`` (J, m, P) of the problems of subjects ``subj``."""
-            fs, gs = [], []
             step = max(1, chunk // (x.shape[0] * K))
-            for a in range(0, x.shape[1], step):
+
+            def block(a):
                 sa = subj[a:a + step]
                 xa = x[:, a:a + step].detach().requires_grad_(grad)
                 with torch.set_grad_enabled(grad):
                     vals = self._natural(xa, lo_t, hi_t, fixed_t[sa])
                     fa = _run(trials.take(sa), self._split(vals, columns), float(self.q0), K,
                               full=False)
-                if grad:
-                    gs.append(torch.autograd.grad(fa.sum(), xa)[0])
-                fs.append(fa.detach())
-            return torch.cat(fs, 1), torch.cat(gs, 1) if grad else None
+                ga = torch.autograd.grad(fa.sum(), xa)[0] if grad else None
+                return fa.detach(), ga
+
+            starts = list(range(0, x.shape[1], step))
+            # CPU: blocks of problems in parallel threads (torch releases the GIL in its
+            # operations); one block on a GPU
+            out = run_blocks(block, starts) if len(starts) > 1 else [block(0)]
+            return (torch.cat([o[0] for o in out], 1),
+                    torch.cat([o[1] for o in out], 1) if grad else None)
 
         # restarts: of _SCREEN * n_starts Latin-hypercube candidates per subject (uniform in
         # the unconstrained space over [-_SPREAD, _SPREAD]), the lowest-NLL ones that lie

@@ -86,10 +86,18 @@ def test_predicted_behavior_draws_observed_and_each_decoder(tmp_path):
         assert np.isnan(x).sum() == 1 and np.isnan(x[100])
         np.testing.assert_allclose(y[~np.isnan(y)], da["observed"].values[:, j])
         np.testing.assert_allclose(a.lines[2].get_ydata()[~np.isnan(x)], da.values[1, :, j])
+        low, high = a.get_ylim()  # the observed trace is never cut
+        assert low < np.nanmin(y) and high > np.nanmax(y)
         labels = [t.get_text() for t in a.get_legend().get_texts()]
         assert labels[0] == "observed"
         assert labels[1] == f"wiener (R\u00b2 {da['r2'].values[0, j]:.2f})"
     assert axes[0].get_ylabel() == "vx (m/s)" and axes[-1].get_xlabel() == "Time (s)"
+    # predictions that shrink towards 0 (a common failure) do not shrink the axes
+    shrunk = plot_predicted_behavior(da.copy(data=0.3 * da["observed"].values[None]
+                                             .repeat(2, 0)))
+    for j, a in enumerate(shrunk):
+        assert a.get_ylim()[0] < da["observed"].values[:, j].min()
+        assert a.get_ylim()[1] > da["observed"].values[:, j].max()
     assert "hand_velocity" in axes[0].get_title()
     render(axes[0].figure, tmp_path, "predicted_behavior")
 
@@ -121,8 +129,12 @@ def test_predicted_behavior_trials_end_to_end(tmp_path):
                               "time": t, "channel": ["speed"],
                               "observed": (("trial", "time", "channel"), truth)},
                       attrs={"align_to": "go_cue"})
+    pred[2, 2, 5, 0] = 40.0  # one wild prediction is cut, the observed trace never
+    da = da.copy(data=pred)
     (a,) = plot_predicted_behavior(da, trials=[1, 2, 3])
     y = a.lines[0].get_ydata()
+    low, high = a.get_ylim()
+    assert low < np.nanmin(y) and np.nanmax(y) < high < 40.0
     assert np.isnan(y).sum() == 2  # one break between consecutive trials
     np.testing.assert_allclose(y[~np.isnan(y)], truth[1:4, :, 0].ravel())
     assert len(a.lines) == 4 + 2 + 3  # observed, 3 decoders, 2 trial boundaries, 3 events

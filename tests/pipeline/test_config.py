@@ -162,7 +162,7 @@ def test_hash_ignores_comments_order_and_names_but_not_parameters(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["quickstart.yaml", "decoding.yaml", "representation.yaml",
-                                  "choice_models.yaml"])
+                                  "choice_models.yaml", "decode_sequence.yaml"])
 def test_shipped_pipelines_are_valid(name):
     path = ROOT / "pipelines" / name
     if not path.exists():

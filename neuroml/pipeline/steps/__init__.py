@@ -10,8 +10,18 @@
 - :mod:`.representation`: ``representation`` (VAE / contrastive / autoencoder latents).
 - :mod:`.rl`: ``fit_choice_model`` (a Q-learning choice model per bandit session),
   ``rpe_response`` (a signal aligned to the outcome, regressed on the model's RPE).
+- :mod:`.sequence`: ``decode_sequence`` (Wiener, Kalman and RNN decoders of a behaviour
+  signal, held-out R2 per decoder on contiguous folds).
 
 ``neuroml steps`` prints every step's inputs, outputs and parameters.
 """
 
-from . import decoding, pca, preprocess, psth, representation, rl  # noqa: F401  (registers the steps)
+from . import (  # noqa: F401  (registers the steps)
+    decoding,
+    pca,
+    preprocess,
+    psth,
+    representation,
+    rl,
+    sequence,
+)

@@ -11,7 +11,8 @@ it is set) and the behaviour at each bin centre (linear interpolation). Stretche
 without data (gaps between samples over twice the typical interval, or NaN) split the
 recording into runs; no lag, filter or derivative crosses a gap. With ``align_to`` the
 bins are aligned to a trials-table event (``Recording.epochs``); a trial ends at its
-first bin without data.
+first bin without data, and trials left with fewer than 2 bins are dropped (counted in
+``n_dropped_trials`` with those whose event time is missing).
 
 Cross-validation. ``cv`` contiguous blocks: of the recording's bins (continuous; the
 runs inside each block are the sequences the decoders see, so neighbouring,
