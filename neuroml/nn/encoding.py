@@ -15,8 +15,8 @@ from .._validation import Interval, Options
 from ..base import NeuroMLEstimator
 from ..device import inspect_input, seed_from, to_numpy, to_tensor, torch_seed
 from ..errors import ParameterError
-from ..training import TRAINING_CONSTRAINTS, Trainer
-from ._readouts import EncodingNetwork, inverse_elu1, location_map
+from ..training import TRAINING_CONSTRAINTS
+from ._readouts import EncodingNetwork, PlateauTrainer, inverse_elu1, location_map
 
 __all__ = ["ConvEncodingModel"]
 
@@ -309,7 +309,7 @@ class ConvEncodingModel(NeuroMLEstimator):
                 start = Y.mean(dim=0)
                 module.readout.bias.copy_(inverse_elu1(start) if self.loss == "poisson" else start)
             module.readout.initialise(location_map(Xs, Y))
-            trainer = _PlateauTrainer(
+            trainer = PlateauTrainer(
                 module, self._loss, max_epochs=self.max_epochs, batch_size=self.batch_size,
                 lr=self.lr, weight_decay=self.weight_decay, optimizer=self.optimizer,
                 validation_fraction=self.validation_fraction, patience=self.patience,
@@ -488,40 +488,6 @@ class ConvEncodingModel(NeuroMLEstimator):
                                               idx].sum(), x)
             grads.append(grad.detach())
         return torch.cat(grads)
-
-
-class _PlateauTrainer(Trainer):
-    """The :class:`~neuroml.training.Trainer` with the learning rate lowered on plateaus.
-
-    When the monitored loss (validation loss, else training loss) has not improved by
-    the Trainer's ``tol`` for ``max(1, patience // 2)`` epochs, the learning rate is
-    multiplied by 0.3 (neuralpredictors' and the SENSORIUM baselines' schedule); the
-    Trainer's early stopping still ends training after ``patience`` such epochs.
-    """
-
-    def split(self, n_samples, device):
-        train, val = super().split(n_samples, device)
-        self._has_val = val.numel() > 0
-        return train, val
-
-    def run_epoch(self, data, index, *, train, opt=None):
-        out = super().run_epoch(data, index, train=train, opt=opt)
-        if train:
-            self._opt = opt
-        if train != self._has_val:  # the epoch's monitored loss
-            self._plateau(out["loss"])
-        return out
-
-    def _plateau(self, loss: float) -> None:
-        best = getattr(self, "_best", np.inf)
-        if np.isfinite(loss) and (not np.isfinite(best) or loss < best - self.tol * abs(best)):
-            self._best, self._stall = loss, 0
-            return
-        self._stall = getattr(self, "_stall", 0) + 1
-        if self._stall >= max(1, (self.patience or 10) // 2):
-            for group in self._opt.param_groups:
-                group["lr"] *= 0.3
-            self._stall = 0
 
 
 def _real(values, what: str, owner: str) -> np.ndarray:

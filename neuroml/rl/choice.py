@@ -5,8 +5,10 @@ row of a ``(problem, parameter)`` tensor of unconstrained values, mapped into ea
 parameter's bounds by a sigmoid, and the summed negative log-likelihood is
 differentiated by autograd through the trial recursion of
 :func:`~neuroml.rl.q_learning.q_learning`. The problems are independent, so the sum's
-gradient separates; each problem keeps its own quasi-Newton (BFGS) state, step length
-and convergence test (:func:`_minimize`), and problems that have converged leave the
+gradient separates. Each problem takes its own damped Newton steps (the Hessian from
+differences of autograd gradients, evaluated in the same batched call), with its own
+damping and convergence test (:func:`_minimize`); problems that have converged, that met
+another restart of their subject, or that cannot reach their subject's best leave the
 batch, so no subject waits for another.
 """
 
@@ -41,7 +43,6 @@ _LIMIT = 30.0     # unconstrained values stay in [-30, 30] (sigmoid within 1e-13
 _FD = 1e-5        # finite-difference step of the Hessian (from exact gradients)
 _MERGE = 0.2      # restarts of one subject this close (unconstrained units) merge
 _HOPELESS = 1.0   # a restart predicted to stay this far (NLL) above its subject's best stops
-_TAIL = 3.0       # beyond this unconstrained value a coordinate is in the sigmoid's tail
 
 
 def _minimize(fun, x0: torch.Tensor, free: torch.Tensor, max_iter: int, tol: float,
@@ -108,20 +109,15 @@ def _minimize(fun, x0: torch.Tensor, free: torch.Tensor, max_iter: int, tol: flo
     x = x0.clone()
     f, g, H = evaluate(x, everyone)
     damp = torch.full((n,), 1e-3, dtype=dt, device=dev)
-    stretch = torch.ones(n, dtype=dt, device=dev)
     d, pred = newton(g, H, damp)
     n_iter = torch.ones(n, dtype=torch.int64, device=dev)
     converged = (g.abs().amax(1) <= tol) | (pred <= 1e-4 * tol)
     active = ~converged & torch.isfinite(f)
+    if group > 1:
+        active &= ~_hopeless(f, pred, active, group)
     batch = torch.nonzero(active).flatten()
     while batch.numel():
-        xb, db = x[batch], d[batch]
-        # in a sigmoid's tail the NLL falls like exp(-|x|) and Newton creeps one unit of x
-        # per step: there the step along such coordinates grows while the gain keeps
-        # beating the quadratic model's
-        tail = (xb.abs() >= _TAIL) & (db * xb > 0)
-        x_try = (xb + torch.where(tail, stretch[batch, None], 1.0) * db).clamp(-_LIMIT, _LIMIT)
-        stretched = (tail & (stretch[batch, None] > 1)).any(1)
+        x_try = (x[batch] + d[batch]).clamp(-_LIMIT, _LIMIT)
         f_try, g_try, H_try = evaluate(x_try, batch)
         live = active[batch]
         n_iter[batch[live]] += 1
@@ -129,16 +125,11 @@ def _minimize(fun, x0: torch.Tensor, free: torch.Tensor, max_iter: int, tol: flo
         ok = torch.isfinite(f_try) & (gain >= 1e-4 * pred[batch]) & (gain > 0) & live
         acc = batch[ok]
         ratio = gain[ok] / pred[acc].clamp(min=1e-300)
-        grow = (ratio > 1.1) & tail[ok].any(1)
-        stretch[acc] = torch.where(grow, (stretch[acc] * 2).clamp(max=16.0),
-                                   torch.ones_like(ratio))
-        ratio = ratio.clamp(max=1.0)
         damp[acc] = torch.where(ratio > 0.75, damp[acc] / 4,
                                 torch.where(ratio < 0.25, damp[acc] * 2, damp[acc])).clamp(1e-8)
         x[acc], f[acc], g[acc], H[acc] = x_try[ok], f_try[ok], g_try[ok], H_try[ok]
-        rej = batch[~ok & live & ~stretched]
+        rej = batch[~ok & live]
         damp[rej] = (damp[rej] * 8).clamp(min=1e-2)
-        stretch[batch[~ok & live]] = 1.0
         upd = batch[live]
         d[upd], pred[upd] = newton(g[upd], H[upd], damp[upd])
         converged[acc] = (g[acc].abs().amax(1) <= tol) | (pred[acc] <= 1e-4 * tol)
@@ -211,8 +202,8 @@ class QLearning(NeuroMLEstimator):
     :func:`~neuroml.rl.q_learning.q_learning` for every term). All subjects x
     ``n_starts`` restarts are fit in one batched optimisation on ``device``: parameters
     go through a sigmoid into their bounds, autograd runs through the trial recursion,
-    each problem has its own BFGS and convergence test; the best restart of each
-    subject is kept. float64 throughout.
+    each problem has its own damped Newton steps and convergence test; the best restart
+    of each subject is kept. float64 throughout.
 
     Parameters
     ----------
@@ -233,15 +224,20 @@ class QLearning(NeuroMLEstimator):
         (e.g. ``{"perseveration_rate": (1, 1)}``: a kernel of the last choice only); a
         fixed parameter is not counted in ``aic_``/``bic_``.
     n_starts : int, default=8
-        Restarts per subject, Latin-hypercube samples drawn from ``random_state``
-        (alpha-like rates in [0.05, 0.95], ``beta`` log-uniform in [0.5, 20],
-        ``forget`` in [0.01, 0.5], ``bias`` in [-1, 1], ``perseveration`` in [-1, 2],
-        each clipped into its bounds).
+        Restarts per subject. ``4 n_starts`` candidates per subject are drawn from
+        ``random_state`` (a Latin hypercube, uniform over [-4, 4] before the sigmoid:
+        1.8 % to 98.2 % of each parameter's range); their NLL is evaluated in one batch
+        and the restarts are the lowest-NLL candidates that lie apart from each other
+        (distinct basins; an optimum near a bound has its own). A restart stops early
+        when it meets another restart of its subject or when its Newton model cannot
+        bring it within 1 (NLL) of its subject's best.
     max_iter : int, default=200
-        Function evaluations per (subject, restart) problem.
+        Evaluations per (subject, restart) problem (each one batched call: the NLL and
+        its gradient at the trial point and at ``P`` finite-difference neighbours).
     tol : float, default=1e-6
         A problem has converged when the largest gradient component of its NLL with
-        respect to the unconstrained (pre-sigmoid) parameters is below ``tol``.
+        respect to the unconstrained (pre-sigmoid) parameters is below ``tol``, or when
+        its next Newton step would lower the NLL by less than ``1e-4 tol``.
     device : str or torch.device, default="auto"
     random_state : int, RandomState, Generator or None, default=None
         Draws the restarts.
@@ -278,8 +274,8 @@ class QLearning(NeuroMLEstimator):
 
     Examples
     --------
-    >>> from neuroml.rl.bandit import reversal_probabilities
-    >>> p = reversal_probabilities(300, block_length=50)
+    >>> from neuroml.rl.bandit import block_probabilities
+    >>> p = block_probabilities(300, block_length=50)
     >>> sim = QLearning().simulate(300, p, params={"alpha": 0.3, "beta": 5.0}, random_state=0)
     >>> model = QLearning(random_state=0).fit(sim["choice"], sim["reward"])
     >>> model.params_.columns.tolist()

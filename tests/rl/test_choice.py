@@ -328,7 +328,7 @@ def test_cuda_fit_matches_cpu():
                                                         sim["subject"])
     assert gpu.device_.type == "cuda"
     np.testing.assert_allclose(gpu.nll_.to_numpy(), cpu.nll_.to_numpy(), atol=1e-6)
-    proba = gpu.predict_proba(torch.as_tensor(sim["choice"].to_numpy(), device="cuda"),
-                              torch.as_tensor(sim["reward"].to_numpy(), device="cuda"),
+    proba = gpu.predict_proba(torch.tensor(sim["choice"].to_numpy(), device="cuda"),
+                              torch.tensor(sim["reward"].to_numpy(), device="cuda"),
                               sim["subject"])
     assert proba.device.type == "cuda"
