@@ -7,7 +7,7 @@ differentiated by autograd through the trial recursion of
 :func:`~neuroml.rl.q_learning.q_learning`. The problems are independent, so the sum's
 gradient separates. Each problem takes its own damped Newton steps (the Hessian from
 differences of autograd gradients, evaluated in the same batched call), with its own
-damping and convergence test (:func:`_minimize`); problems that have converged, that met
+damping and convergence test (:func:`neuroml.rl._newton.minimize`); problems that have converged, that met
 another restart of their subject, or that cannot reach their subject's best leave the
 batch, so no subject waits for another.
 """
@@ -27,6 +27,7 @@ from ..base import NeuroMLEstimator
 from ..device import resolve_device, seed_from, to_numpy
 from ..errors import ParameterError
 from . import bandit
+from ._newton import LIMIT, minimize
 from .q_learning import PARAMETER_NAMES, _prepare, _run
 
 __all__ = ["QLearning"]
@@ -38,132 +39,7 @@ DEFAULT_BOUNDS = {"alpha": (0.0, 1.0), "alpha_neg": (0.0, 1.0), "beta": (0.0, 50
 _MIN_TRIALS = 10
 _SCREEN = 4       # candidates screened per restart
 _SPREAD = 4.0     # candidates uniform over [-4, 4] before the sigmoid: 1.8 % to 98.2 % of a range
-_MAX_STEP = 5.0   # largest step of one unconstrained coordinate per iteration
-_LIMIT = 30.0     # unconstrained values stay in [-30, 30] (sigmoid within 1e-13 of a bound)
-_FD = 1e-5        # finite-difference step of the Hessian (from exact gradients)
-_MERGE = 0.2      # restarts of one subject this close (unconstrained units) merge
-_HOPELESS = 1.0   # a restart predicted to stay this far (NLL) above its subject's best stops
 
-
-def _minimize(fun, x0: torch.Tensor, free: torch.Tensor, max_iter: int, tol: float,
-              group: int = 1):
-    """Minimise ``n`` independent smooth functions at once, each by its own damped Newton.
-
-    Each round evaluates, for every active problem, the value and gradient at its trial
-    point and at that point moved by ``_FD`` along each free coordinate (one batched call
-    of ``fun``): the gradient differences give the Hessian, so an accepted point comes
-    with its Newton step ready. The step is ``-(|H| + mu I)^-1 g`` (``|H|``: the Hessian
-    with its eigenvalues made positive), capped at ``_MAX_STEP``; ``mu`` is a
-    Levenberg-Marquardt damping per problem, decreased after good steps and increased
-    after rejected ones. A problem has converged when its largest gradient component is at
-    most ``tol`` or its next Newton step promises less than ``1e-4 tol`` (the NLL is then
-    within rounding of its optimum). It also stops when no step decreases it any more,
-    after ``max_iter`` rounds, when it comes within ``_MERGE`` of a better problem of
-    its group (restarts of one subject that met in one basin: one of them goes on), or
-    when even twice the decrease its Newton model predicts would leave it more than
-    ``_HOPELESS`` above the best of its group (a restart in a worse basin).
-
-    Parameters
-    ----------
-    fun : callable ``(x (J, m, P), index (m,)) -> (f (J, m), g (J, m, P))``
-        Values and gradients of problems ``index`` at ``J`` points each.
-    x0 : torch.Tensor of shape (n, P)
-    free : torch.Tensor of shape (n, P), bool
-        Coordinates that move (fixed ones keep their ``x0`` value).
-    max_iter : int
-    tol : float
-    group : int, default=1
-        Consecutive problems in groups of this size are restarts of one subject.
-
-    Returns
-    -------
-    x (n, P), f (n,), n_iter (n,) int, converged (n,) bool
-    """
-    n, P = x0.shape
-    dev, dt = x0.device, x0.dtype
-    freef = free.to(dt)
-    coords = torch.nonzero(free.any(0)).flatten()
-    shift = torch.zeros(coords.numel(), P, dtype=dt, device=dev)
-    shift[torch.arange(coords.numel(), device=dev), coords] = _FD
-
-    def evaluate(x, index):
-        f, g = fun(torch.cat([x[None], x[None] + shift[:, None, :]]), index)
-        fr = freef[index]
-        g = g * fr
-        H = torch.zeros(x.shape[0], P, P, dtype=dt, device=dev)
-        H[:, coords, :] = ((g[1:] - g[:1]) / _FD).transpose(0, 1)
-        H = 0.5 * (H + H.transpose(1, 2)) * fr[:, :, None] * fr[:, None, :]
-        return f[0], g[0], H + torch.diag_embed(1 - fr)
-
-    def newton(g, H, damp):
-        lam, V = torch.linalg.eigh(H)
-        lam = lam.abs()
-        lam = lam + damp[:, None] * lam.amax(1, keepdim=True) + 1e-12
-        d = -(V @ ((V.transpose(1, 2) @ g[:, :, None])[..., 0] / lam)[:, :, None])[..., 0]
-        pred = 0.5 * ((V.transpose(1, 2) @ g[:, :, None])[..., 0] ** 2 / lam).sum(1)
-        big = d.abs().amax(1)
-        scale = (_MAX_STEP / big.clamp(min=1e-300)).clamp(max=1.0)
-        return d * scale[:, None], pred * scale
-
-    everyone = torch.arange(n, device=dev)
-    x = x0.clone()
-    f, g, H = evaluate(x, everyone)
-    damp = torch.full((n,), 1e-3, dtype=dt, device=dev)
-    d, pred = newton(g, H, damp)
-    n_iter = torch.ones(n, dtype=torch.int64, device=dev)
-    converged = (g.abs().amax(1) <= tol) | (pred <= 1e-4 * tol)
-    active = ~converged & torch.isfinite(f)
-    if group > 1:
-        active &= ~_hopeless(f, pred, active, group)
-    batch = torch.nonzero(active).flatten()
-    while batch.numel():
-        x_try = (x[batch] + d[batch]).clamp(-_LIMIT, _LIMIT)
-        f_try, g_try, H_try = evaluate(x_try, batch)
-        live = active[batch]
-        n_iter[batch[live]] += 1
-        gain = f[batch] - f_try
-        ok = torch.isfinite(f_try) & (gain >= 1e-4 * pred[batch]) & (gain > 0) & live
-        acc = batch[ok]
-        ratio = gain[ok] / pred[acc].clamp(min=1e-300)
-        damp[acc] = torch.where(ratio > 0.75, damp[acc] / 4,
-                                torch.where(ratio < 0.25, damp[acc] * 2, damp[acc])).clamp(1e-8)
-        x[acc], f[acc], g[acc], H[acc] = x_try[ok], f_try[ok], g_try[ok], H_try[ok]
-        rej = batch[~ok & live]
-        damp[rej] = (damp[rej] * 8).clamp(min=1e-2)
-        upd = batch[live]
-        d[upd], pred[upd] = newton(g[upd], H[upd], damp[upd])
-        converged[acc] = (g[acc].abs().amax(1) <= tol) | (pred[acc] <= 1e-4 * tol)
-        stalled = d[upd].abs().amax(1) < 1e-12
-        active[upd[stalled]] = False
-        active &= ~converged & (n_iter < max_iter)
-        if group > 1:
-            active &= ~_merged(x, f, active, group)
-            active &= ~_hopeless(f, pred, active, group)
-        batch = torch.nonzero(active).flatten()
-    return x, f, n_iter, converged
-
-
-def _merged(x: torch.Tensor, f: torch.Tensor, active: torch.Tensor, group: int):
-    """Active problems within ``_MERGE`` (largest coordinate difference; or within 1 % of
-    every parameter's range) of an active problem of their group with a lower value (ties:
-    the later one)."""
-    xs, fs, act = (v.reshape(-1, group, *v.shape[1:]) for v in (x, f, active))
-    us = torch.sigmoid(xs)  # in a sigmoid's tail x may differ where the parameters do not
-    close = (((xs[:, :, None, :] - xs[:, None, :, :]).abs().amax(-1) < _MERGE)
-             | ((us[:, :, None, :] - us[:, None, :, :]).abs().amax(-1) < 1e-2))
-    later = torch.arange(group, device=x.device)
-    worse = (fs[:, :, None] > fs[:, None, :]) | ((fs[:, :, None] == fs[:, None, :])
-                                                 & (later[:, None] > later[None, :]))
-    beaten = (close & worse & act[:, :, None] & act[:, None, :]).any(2)
-    return beaten.reshape(-1)
-
-
-def _hopeless(f: torch.Tensor, pred: torch.Tensor, active: torch.Tensor, group: int):
-    """Active problems whose own Newton model, even doubled, leaves them more than
-    ``_HOPELESS`` above the best value in their group (a restart in a worse basin)."""
-    fs, ps, act = (v.reshape(-1, group) for v in (f, pred, active))
-    best = torch.where(torch.isfinite(fs), fs, torch.inf).amin(1, keepdim=True)
-    return (act & (fs - 2 * ps > best + _HOPELESS)).reshape(-1)
 
 
 def _diverse_best(cand: torch.Tensor, score: torch.Tensor, R: int, delta: float):
@@ -433,7 +309,7 @@ class QLearning(NeuroMLEstimator):
         C = _SCREEN * R
         cand = torch.as_tensor(_latin_hypercube(S, C, P, rng), dtype=dt, device=dev)
         cand = torch.where(fixed_t[:, None, :], torch.where(torch.as_tensor(hi > lo, device=dev),
-                                                            _LIMIT, 0.0), cand)
+                                                            LIMIT, 0.0), cand)
         with threads_for(0.0, dev):  # thousands of small operations: one thread is fastest
             screen, _ = nll(cand.reshape(1, S * C, P),
                             torch.arange(S, device=dev).repeat_interleave(C), grad=False)
@@ -441,7 +317,7 @@ class QLearning(NeuroMLEstimator):
             pick = _diverse_best(cand, screen, R, 1.5 * _SPREAD / R ** (1 / P))
             x0 = torch.gather(cand, 1, pick[:, :, None].expand(S, R, P)).reshape(S * R, P)
             free = ~fixed_t.repeat_interleave(R, 0)
-            x, f, n_iter, conv = _minimize(lambda x, index: nll(x, index // R), x0, free,
+            x, f, n_iter, conv = minimize(lambda x, index: nll(x, index // R), x0, free,
                                            int(self.max_iter), float(self.tol), group=R)
         f = torch.where(torch.isfinite(f), f, torch.full_like(f, np.inf)).reshape(S, R)
         best = torch.argmin(f, dim=1)
@@ -467,7 +343,7 @@ class QLearning(NeuroMLEstimator):
         """Natural values ``lo + (hi - lo) sigmoid(x)``; a coordinate fixed at the upper
         limit (a constant-choice subject's beta) is exactly ``hi``."""
         v = lo + (hi - lo) * torch.sigmoid(x)
-        return torch.where(fixed & (x >= _LIMIT), hi.expand_as(x), v)
+        return torch.where(fixed & (x >= LIMIT), hi.expand_as(x), v)
 
     # ------------------------------------------------------------------ fitted tables
     def _by_subject(self, column: str) -> pd.Series:
