@@ -108,6 +108,8 @@ def _outputs(est, call_args) -> dict:
             if "transform" not in out:
                 continue
             value = method(out["transform"])
+        elif _n_required(method) > len(call_args):
+            continue  # e.g. score(images, responses) given images only
         else:
             value = method(*call_args[: _n_positional(method)])
         assert not isinstance(value, torch.Tensor), (name, "NumPy in must give no tensor out")
