@@ -36,6 +36,15 @@ else
     step python benchmarks/bench_time_resolved.py --device cuda
     step python benchmarks/bench_training_loop.py --device cuda
 fi
+if ((quick)); then
+    step python benchmarks/bench_sequence.py --device cuda --quick
+    step python benchmarks/bench_encoding.py --device cuda --quick
+    step python benchmarks/bench_choice_models.py --device cuda --n-subjects 200 --scipy-subjects 20 --numpy-subjects 5
+else
+    step python benchmarks/bench_sequence.py --device cuda
+    step python benchmarks/bench_encoding.py --device cuda
+    step python benchmarks/bench_choice_models.py --device cuda --scipy-subjects 100 --numpy-subjects 20
+fi
 step python benchmarks/consistency_across_seeds.py --device cuda --seeds 10
 
 echo
