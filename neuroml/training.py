@@ -75,6 +75,14 @@ class Trainer:
         Show a progress bar (on a terminal) or a line per epoch (otherwise).
     seed : int, default=0
         Seeds the validation split and the minibatch order.
+    max_grad_norm : float or None, default=None
+        Scale each step's gradient down to this total norm (Pascanu et al. 2013; one
+        fused operation, no host synchronisation); None does not clip.
+    lr_decay : float or None, default=None
+        Multiply the learning rate by this factor when the monitored loss has not
+        improved by ``tol`` for ``max(1, patience // 2)`` epochs (``patience=None``:
+        5 epochs); None keeps the learning rate fixed. Early stopping still ends
+        training after ``patience`` epochs without improvement.
 
     Attributes
     ----------
@@ -89,7 +97,8 @@ class Trainer:
                  max_epochs: int = 100, batch_size: int = 256, lr: float = 1e-3,
                  weight_decay: float = 0.0, optimizer: str = "adam",
                  validation_fraction: float = 0.1, patience: int | None = 10,
-                 tol: float = 1e-4, verbose: bool | int = False, seed: int = 0):
+                 tol: float = 1e-4, verbose: bool | int = False, seed: int = 0,
+                 max_grad_norm: float | None = None, lr_decay: float | None = None):
         self.module = module
         self.loss_fn = loss_fn
         self.max_epochs = max_epochs
@@ -102,6 +111,8 @@ class Trainer:
         self.tol = tol
         self.verbose = verbose
         self.seed = seed
+        self.max_grad_norm = max_grad_norm
+        self.lr_decay = lr_decay
 
     # ------------------------------------------------------------------ pieces
     def make_optimizer(self) -> torch.optim.Optimizer:
@@ -147,6 +158,9 @@ class Trainer:
         opt.zero_grad(set_to_none=True)
         loss, terms = self._evaluate(data, idx)
         loss.backward()
+        if self.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.max_grad_norm,
+                                           foreach=True)
         opt.step()
         return loss.detach(), {k: v.detach() for k, v in terms.items()}
 
@@ -237,6 +251,8 @@ class Trainer:
         best_state = None
         self.best_epoch_ = 0
         since_best = 0
+        stalled = 0  # epochs without improvement since the last learning-rate decay
+        decay_after = max(1, (self.patience or 10) // 2)
         rows = []
         for epoch in range(1, self.max_epochs + 1):
             t0 = time.perf_counter()
@@ -260,11 +276,16 @@ class Trainer:
             if improved:
                 best = monitored
                 self.best_epoch_ = epoch
-                since_best = 0
+                since_best = stalled = 0
                 if has_val:
                     best_state = copy.deepcopy(self.module.state_dict())
             else:
                 since_best += 1
+                stalled += 1
+                if self.lr_decay is not None and stalled >= decay_after:
+                    for group in opt.param_groups:
+                        group["lr"] *= self.lr_decay
+                    stalled = 0
             if progress is not None:
                 progress.update(epoch, row)
             if self.patience is not None and since_best >= self.patience:

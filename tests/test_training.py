@@ -299,3 +299,48 @@ def test_nan_validation_loss_never_counts_as_best():
     hist = trainer.fit(X, y)
     assert hist["val_loss"].isna().all() and len(hist) == 3
     assert trainer.best_epoch_ == 3  # no best validation epoch: the last weights are kept
+
+
+def test_max_grad_norm_scales_the_step_down_to_that_norm():
+    torch.manual_seed(0)
+    x = torch.randn(8, 4)
+    y = 100 * torch.randn(8, 1)  # a large gradient
+
+    def loss_fn(module, xb, yb):
+        return ((module(xb) - yb) ** 2).mean()
+
+    steps = {}
+    for clip in (None, 0.5):
+        net = torch.nn.Linear(4, 1)
+        before = torch.cat([p.detach().flatten().clone() for p in net.parameters()])
+        Trainer(net, loss_fn, max_epochs=1, batch_size=8, lr=0.1, optimizer="sgd",
+                validation_fraction=0.0, max_grad_norm=clip).fit(x, y)
+        after = torch.cat([p.detach().flatten() for p in net.parameters()])
+        steps[clip] = float((after - before).norm())
+    # plain SGD's first step is lr * gradient (the momentum buffer starts at the gradient)
+    assert steps[0.5] == pytest.approx(0.1 * 0.5, rel=1e-5)
+    assert steps[None] > 10 * steps[0.5]
+
+
+def test_lr_decay_on_a_plateau_of_the_monitored_loss():
+    net = torch.nn.Linear(2, 1)
+    seen = []
+
+    class Recording(Trainer):
+        def make_optimizer(self):
+            opt = super().make_optimizer()
+            seen.append(opt)
+            return opt
+
+    def flat(module, xb):  # never improves after the first epoch
+        return 0.0 * module(xb).sum() + 1.0
+
+    trainer = Recording(net, flat, max_epochs=11, lr=1.0, validation_fraction=0.0,
+                        patience=None, lr_decay=0.5)
+    trainer.fit(torch.randn(10, 2))
+    # epochs 2-6 and 7-11 without improvement: two decays after max(1, 10 // 2) = 5 each
+    assert seen[0].param_groups[0]["lr"] == pytest.approx(0.25)
+    fixed = Recording(torch.nn.Linear(2, 1), flat, max_epochs=11, lr=1.0,
+                      validation_fraction=0.0, patience=None)
+    fixed.fit(torch.randn(10, 2))
+    assert seen[1].param_groups[0]["lr"] == 1.0

@@ -6,20 +6,17 @@ The design follows sinzlab's neuralpredictors (``Stacked2dCore``; ``FullFactoriz
 2025): convolution -> batch normalisation -> ELU layers with "same" padding, a Laplacian
 smoothness penalty on the first layer's kernels, L1 penalties on the readout, and an
 ``ELU + 1`` output for Poisson responses; the learning rate is lowered on plateaus of the
-loss (:class:`PlateauTrainer`, as the SENSORIUM baselines train).
+loss (``Trainer(lr_decay=0.3)``, as the SENSORIUM baselines train).
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..training import Trainer
-
 __all__ = ["ConvCore", "FactorizedReadout", "GaussianReadout", "EncodingNetwork",
-           "PlateauTrainer", "inverse_elu1", "location_map"]
+           "inverse_elu1", "location_map"]
 
 #: The 3 x 3 discrete Laplacian used by the smoothness penalty.
 _LAPLACIAN = ((0.0, -1.0, 0.0), (-1.0, 4.0, -1.0), (0.0, -1.0, 0.0))
@@ -186,40 +183,6 @@ class EncodingNetwork(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = self.readout(self.core(x))
         return F.elu(z) + 1.0 if self.positive else z
-
-
-class PlateauTrainer(Trainer):
-    """The :class:`~neuroml.training.Trainer` with the learning rate lowered on plateaus.
-
-    When the monitored loss (validation loss, else training loss) has not improved by
-    the Trainer's ``tol`` for ``max(1, patience // 2)`` epochs, the learning rate is
-    multiplied by 0.3 (neuralpredictors' and the SENSORIUM baselines' schedule); the
-    Trainer's early stopping still ends training after ``patience`` such epochs.
-    """
-
-    def split(self, n_samples, device):
-        train, val = super().split(n_samples, device)
-        self._has_val = val.numel() > 0
-        return train, val
-
-    def run_epoch(self, data, index, *, train, opt=None):
-        out = super().run_epoch(data, index, train=train, opt=opt)
-        if train:
-            self._opt = opt
-        if train != self._has_val:  # the epoch's monitored loss
-            self._plateau(out["loss"])
-        return out
-
-    def _plateau(self, loss: float) -> None:
-        best = getattr(self, "_best", np.inf)
-        if np.isfinite(loss) and (not np.isfinite(best) or loss < best - self.tol * abs(best)):
-            self._best, self._stall = loss, 0
-            return
-        self._stall = getattr(self, "_stall", 0) + 1
-        if self._stall >= max(1, (self.patience or 10) // 2):
-            for group in self._opt.param_groups:
-                group["lr"] *= 0.3
-            self._stall = 0
 
 
 @torch.no_grad()

@@ -9,7 +9,7 @@ output at every time bin (``output="sequence"``) or one per trial (``output="las
 - the loss is averaged over valid steps only: padded steps contribute nothing to the loss
   or the gradients;
 - training runs through :class:`neuroml.training.Trainer` with minibatches of trials and
-  the gradient norm clipped (:class:`_ClippedTrainer`).
+  the gradient norm clipped (``Trainer(max_grad_norm=MAX_GRAD_NORM)``).
 
 A subclass provides ``_make_net(n_in, n_out)``: a module whose ``forward(x, lengths)``
 maps standardised ``(trial, time, unit)`` values (zero at padded steps) and the trial
@@ -84,27 +84,6 @@ SEQUENCE_CONSTRAINTS = {
     "random_state": ["random_state"],
     **TRAINING_CONSTRAINTS,
 }
-
-
-class _ClippedTrainer(Trainer):
-    """:class:`~neuroml.training.Trainer` whose steps clip the gradient norm.
-
-    Recurrent networks occasionally take an exploding step; scaling the gradient down to
-    a norm of ``max_norm`` (Pascanu et al. 2013) keeps training stable at the default
-    learning rate. The clipping is one fused operation without a host synchronisation.
-    """
-
-    def __init__(self, *args, max_norm: float = MAX_GRAD_NORM, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.max_norm = max_norm
-
-    def train_step(self, data, idx, opt):
-        opt.zero_grad(set_to_none=True)
-        loss, terms = self._evaluate(data, idx)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.max_norm, foreach=True)
-        opt.step()
-        return loss.detach(), {k: v.detach() for k, v in terms.items()}
 
 
 def masked_moments(values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -205,11 +184,11 @@ class _SequenceEstimator(NeuroMLEstimator):
         work = self._step_work(min(int(self.batch_size), seq.n_trials), seq.n_times, seq.n_units)
         with torch_seed(seed, dev), threads_for(work, dev):
             module = self._make_net(seq.n_units, self._n_net_outputs()).to(dev)
-            trainer = _ClippedTrainer(
+            trainer = Trainer(
                 module, self._loss, max_epochs=self.max_epochs, batch_size=self.batch_size,
                 lr=self.lr, weight_decay=self.weight_decay, optimizer=self.optimizer,
                 validation_fraction=self.validation_fraction, patience=self.patience,
-                verbose=self.verbose, seed=seed,
+                verbose=self.verbose, seed=seed, max_grad_norm=MAX_GRAD_NORM,
             )
             self.history_ = trainer.fit(*data, split=(train, val))
         self.module_ = module.eval()
@@ -336,7 +315,7 @@ class _SequenceRegressor(RegressorMixin, _SequenceEstimator):
         -------
         float
         """
-        _no_weights(sample_weight, self)
+        no_weights(sample_weight, self)
         truth, pred = self._valid_pairs(X, y)
         return float(r2_score(truth, pred, multioutput="uniform_average"))
 
@@ -430,12 +409,13 @@ class _SequenceClassifier(ClassifierMixin, _SequenceEstimator):
         -------
         float
         """
-        _no_weights(sample_weight, self)
+        no_weights(sample_weight, self)
         truth, pred = self._valid_pairs(X, y)
         return float(np.mean(truth == pred))
 
 
-def _no_weights(sample_weight, est) -> None:
+def no_weights(sample_weight, est) -> None:
+    """Refuse ``sample_weight`` in ``score`` (accepted for scikit-learn's signature only)."""
     if sample_weight is not None:
         raise ParameterError(
             f"{type(est).__name__}.score does not support sample_weight; got {sample_weight!r}.")

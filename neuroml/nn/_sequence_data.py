@@ -44,6 +44,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from ..decoding._coords import coordinate
 from ..device import to_numpy, to_tensor
 from ..errors import ParameterError
 
@@ -302,7 +303,7 @@ def check_targets(y, seq: Sequences, *, output: str, owner: str, X=None,
     dim, coords = "output", None
     per_trial = output == "last"
     if isinstance(y, str):
-        y = _trial_coordinate(X, y, owner)
+        y = np.asarray(coordinate(X, y, "y"))
         if not per_trial:
             y = np.repeat(y[:, None], seq.n_times, axis=1)
     elif isinstance(y, xr.DataArray):
@@ -364,19 +365,6 @@ def check_targets(y, seq: Sequences, *, output: str, owner: str, X=None,
     if not per_trial and not valid.all():
         y = np.where(valid[..., None], y, 0.0)
     return Targets(y, squeeze=squeeze, dim=dim, coords=coords)
-
-
-def _trial_coordinate(X, name: str, owner: str) -> np.ndarray:
-    if not isinstance(X, xr.DataArray):
-        raise ParameterError(
-            f"y={name!r} names a trial coordinate, which needs a DataArray X; got "
-            f"{type(X).__name__} ({owner}).")
-    trial_dim = X.dims[0]
-    if name not in X.coords or X.coords[name].dims != (trial_dim,):
-        options = [c for c in X.coords if X.coords[c].dims == (trial_dim,) and c != trial_dim]
-        raise ParameterError(
-            f"y={name!r} is not a coordinate along {trial_dim!r} of X; available: {options}.")
-    return np.asarray(X.coords[name].values)
 
 
 def _same(a, b) -> bool:

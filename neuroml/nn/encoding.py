@@ -15,10 +15,14 @@ from .._validation import Interval, Options
 from ..base import NeuroMLEstimator
 from ..device import inspect_input, seed_from, to_numpy, to_tensor, torch_seed
 from ..errors import ParameterError
-from ..training import TRAINING_CONSTRAINTS
-from ._readouts import EncodingNetwork, PlateauTrainer, inverse_elu1, location_map
+from ..training import TRAINING_CONSTRAINTS, Trainer
+from ._readouts import EncodingNetwork, inverse_elu1, location_map
 
 __all__ = ["ConvEncodingModel"]
+
+#: Learning-rate factor when the monitored loss plateaus for ``patience // 2`` epochs
+#: (neuralpredictors' and the SENSORIUM baselines' schedule).
+_LR_DECAY = 0.3
 
 _PREDICT_CHUNK = 1024
 _RF_CHUNK = 256
@@ -321,11 +325,11 @@ class ConvEncodingModel(NeuroMLEstimator):
                 start = Y.mean(dim=0)
                 module.readout.bias.copy_(inverse_elu1(start) if self.loss == "poisson" else start)
             module.readout.initialise(location_map(Xs, Y))
-            trainer = PlateauTrainer(
+            trainer = Trainer(
                 module, self._loss, max_epochs=self.max_epochs, batch_size=self.batch_size,
                 lr=self.lr, weight_decay=self.weight_decay, optimizer=self.optimizer,
                 validation_fraction=self.validation_fraction, patience=self.patience,
-                verbose=self.verbose, seed=seed)
+                verbose=self.verbose, seed=seed, lr_decay=_LR_DECAY)
             with threads_for(self._work(min(self.batch_size, len(Xs))), self.device_):
                 self.history_ = trainer.fit(Xs, Y)
         self.module_ = module.eval()

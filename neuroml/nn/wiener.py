@@ -36,6 +36,7 @@ from ..base import NeuroMLEstimator
 from ..decoding.linear import _alpha_matrix, _centre, _RidgeSolver
 from ..device import to_numpy
 from ..errors import ParameterError
+from ._sequence_base import no_weights
 from ._sequence_data import Sequences, Targets, check_sequences, check_targets, wrap_outputs
 
 __all__ = ["WienerFilter"]
@@ -144,9 +145,7 @@ class _SequenceBaseline(RegressorMixin, NeuroMLEstimator):
         -------
         float
         """
-        if sample_weight is not None:
-            raise ParameterError(f"{type(self).__name__}.score does not support sample_weight;"
-                                 f" got {sample_weight!r}.")
+        no_weights(sample_weight, self)
         self._check_fitted()
         seq = self._sequences(X, reset=False)
         pred = to_numpy(self._predict_sequences(seq))
