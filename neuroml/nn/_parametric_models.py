@@ -131,11 +131,12 @@ def linear(x, b, *w):
     return out
 
 
-def _linear_vj(x, theta):
+def _linear_vj(x, theta, out=None):
     x2 = x.reshape(x.shape[0], -1)
     design = torch.cat([torch.ones_like(x2[:, :1]), x2], 1).T  # (k, m)
-    value = theta @ design
-    return value, design.expand(theta.shape[0], *design.shape)
+    value, J = _buffers(theta, x.shape[0], out)
+    J.copy_(design)
+    return value.copy_(theta @ design), J
 
 
 def _linear_init(x, Y, w, n_starts):
@@ -152,23 +153,30 @@ def sine(x, amplitude, frequency, phase):
     return amplitude * torch.sin(frequency * x + phase)
 
 
-def _jacobian(theta: torch.Tensor, m: int) -> torch.Tensor:
-    """An empty ``(B, k, m)`` Jacobian, filled column by column with ``out=``."""
-    return theta.new_empty((theta.shape[0], theta.shape[1], m))
+def _buffers(theta: torch.Tensor, m: int, out: torch.Tensor | None):
+    """The values ``(B, m)`` and Jacobian ``(B, k, m)`` as views of one ``(B, k + 1, m)``
+    buffer (``out``, reused across iterations, or a new one): rows ``0..k-1`` hold the
+    Jacobian, row ``k`` the values, filled with ``out=`` and in-place operations."""
+    k = theta.shape[1]
+    if out is None:
+        out = theta.new_empty((theta.shape[0], k + 1, m))
+    return out[:, k], out[:, :k]
 
 
-def _sine_vj(x, theta):
+def _sine_vj(x, theta, out=None):
     a, f, p = theta.T[:, :, None]
-    z = torch.addcmul(p, f, x)
-    J = _jacobian(theta, x.shape[0])
+    value, J = _buffers(theta, x.shape[0], out)
+    z = torch.addcmul(p, f, x, out=value)  # the phase, in the values' row until the end
     torch.sin(z, out=J[:, 0])
-    torch.mul(torch.cos(z), a, out=J[:, 2])
+    torch.cos(z, out=J[:, 2]).mul_(a)
     torch.mul(J[:, 2], x, out=J[:, 1])
-    return a * J[:, 0], J
+    return torch.mul(J[:, 0], a, out=value), J
 
 
 def _sine_init(x, Y, w, n_starts):
-    """Frequencies at the highest periodogram peaks, then amplitude and phase exactly."""
+    """Frequencies at the highest periodogram peaks, refined between grid points by a
+    parabola through the log power of each peak and its neighbours, then amplitude and
+    phase exactly (linear least squares in ``A sin(f x) + B cos(f x)``)."""
     m = x.shape[0]
     wy = Y if w is None else Y * w[:, None]
     gaps = x[1:] - x[:-1] if m > 1 else x.new_ones(1)
@@ -177,34 +185,49 @@ def _sine_init(x, Y, w, n_starts):
     uniform = m > 2 and float((gaps - gaps.mean()).abs().max()) <= 1e-6 * float(gaps.mean())
     if uniform:  # evenly spaced x (after merging repeats, sorted): an FFT of each neuron
         n_fft = 1 << max(int(math.ceil(math.log2(2 * m))), 3)  # 2x oversampled
-        spectrum = torch.fft.rfft(wy, n=n_fft, dim=0)
-        power = spectrum.real.square() + spectrum.imag.square()  # (n_fft // 2 + 1, N)
-        omega = _TWO_PI * torch.arange(power.shape[0], dtype=x.dtype, device=x.device) / (
-            n_fft * step)
+        spectrum = torch.view_as_real(torch.fft.rfft(wy.T, n=n_fft, dim=1)).square()
+        power = spectrum[..., 0] + spectrum[..., 1]  # (N, n_fft // 2 + 1)
+        d_omega = _TWO_PI / (n_fft * step)
     else:  # a periodogram up to the Nyquist frequency of the median spacing, 4x oversampled
         typical = float(gaps.median()) if m > 1 else span
         hi = math.pi / max(typical, 1e-12 * span)
         n_grid = int(min(max(4 * hi * span / math.pi, 16), 4096))
-        omega = torch.linspace(0, hi, n_grid + 1, dtype=x.dtype, device=x.device)
-        zx = omega[:, None] * x[None]
-        power = (torch.cos(zx) @ wy) ** 2 + (torch.sin(zx) @ wy) ** 2
-    power = power[1:]  # frequency 0 is not a sine
-    omega = omega[1:]
-    if power.shape[0] > 2:  # keep local maxima: one start per peak
-        peak = torch.ones_like(power, dtype=torch.bool)
-        peak[1:] &= power[1:] >= power[:-1]
-        peak[:-1] &= power[:-1] >= power[1:]
-        power = torch.where(peak, power, power - power.amax(0) - 1)
-    freq = omega[_best(-power, n_starts)]  # (N, S)
-    z = freq[..., None] * x  # (N, S, m)
-    basis = torch.stack([torch.sin(z), torch.cos(z)], 2).reshape(-1, 2, m)
+        d_omega = hi / n_grid
+        zx = (d_omega * torch.arange(n_grid + 1, dtype=x.dtype, device=x.device))[:, None] * x
+        power = ((torch.cos(zx) @ wy) ** 2 + (torch.sin(zx) @ wy) ** 2).T
+    n_freq = power.shape[1]
+    if n_starts == 1 or n_freq <= 3:  # the highest point (frequency 0 is not a sine)
+        idx = power[:, 1:].argmax(1, keepdim=True) + 1
+    else:  # one start per local maximum, highest first
+        inner = power[:, 1:-1]
+        peak = (inner >= power[:, :-2]) & (inner >= power[:, 2:])
+        idx = _best(-torch.where(peak, inner, inner - inner.amax(1, keepdim=True) - 1).T,
+                    n_starts) + 1
+    freq = idx.to(x.dtype)
+    if n_freq > 2:  # a parabola through the log power at idx - 1, idx, idx + 1
+        inner = (idx > 0) & (idx < n_freq - 1)
+        i = idx.clamp(1, n_freq - 2)
+        tiny = torch.finfo(x.dtype).tiny
+        lp = torch.log(torch.gather(power, 1, torch.cat([i - 1, i, i + 1], 1)).clamp_min(tiny))
+        left, centre, right = lp.reshape(len(lp), 3, -1).unbind(1)
+        curvature = left - 2 * centre + right
+        shift = (0.5 * (left - right) / curvature.clamp_max(-tiny)).clamp(-0.5, 0.5)
+        freq = freq + torch.where(inner & (curvature < 0), shift, 0.0)
+    freq = freq * d_omega  # (N, S)
+    # amplitude and phase: one product gives the 2 x 2 normal equations of every start
     n_neurons = Y.shape[1]
-    Yn = Y.T.repeat_interleave(n_starts, 0)[..., None]  # (N*S, m, 1)
-    bw = basis if w is None else basis * w
-    gram = bw @ basis.mT + 1e-12 * torch.eye(2, dtype=x.dtype, device=x.device)
-    coef = torch.linalg.solve(gram, bw @ Yn)[..., 0].reshape(n_neurons, n_starts, 2)
-    amplitude = torch.hypot(coef[..., 0], coef[..., 1])
-    phase = torch.atan2(coef[..., 1], coef[..., 0])
+    A = x.new_empty((n_neurons, n_starts, 3, m))
+    z = freq[..., None] * x
+    torch.sin(z, out=A[:, :, 0])
+    torch.cos(z, out=A[:, :, 1])
+    A[:, :, 2] = Y.T[:, None, :]
+    A = A.reshape(-1, 3, m)
+    M = (A if w is None else A * w) @ A[:, :2].mT  # (N * S, 3, 2)
+    ss, sc, cc, sy, cy = M[:, 0, 0], M[:, 0, 1], M[:, 1, 1], M[:, 2, 0], M[:, 2, 1]
+    det = (ss * cc - sc * sc).clamp_min(1e-12 * (ss * cc).clamp_min(torch.finfo(x.dtype).tiny))
+    coef_s, coef_c = (cc * sy - sc * cy) / det, (ss * cy - sc * sy) / det
+    amplitude = torch.hypot(coef_s, coef_c).reshape(n_neurons, n_starts)
+    phase = torch.atan2(coef_c, coef_s).reshape(n_neurons, n_starts)
     return torch.stack([amplitude, freq, phase], -1)
 
 
@@ -221,14 +244,14 @@ def _cos_sin(x, mu):
     return torch.addcmul(cx * cm, sx, sm), torch.addcmul(sx * cm, cx, sm, value=-1)
 
 
-def _cosine_vj(x, theta):
+def _cosine_vj(x, theta, out=None):
     b, a, mu = theta.T[:, :, None]
     c, s = _cos_sin(x, mu)
-    J = _jacobian(theta, x.shape[0])
+    value, J = _buffers(theta, x.shape[0], out)
     J[:, 0] = 1
     J[:, 1] = c
     torch.mul(s, a, out=J[:, 2])
-    return torch.addcmul(b, a, c), J
+    return torch.addcmul(b, a, c, out=value), J
 
 
 def _cosine_init(x, Y, w, n_starts):
@@ -248,14 +271,14 @@ def von_mises(x, b, a, kappa, mu):
     return b + a * torch.exp(kappa * (torch.cos(x - mu) - 1))
 
 
-def _von_mises_vj(x, theta):
+def _von_mises_vj(x, theta, out=None):
     b, a, kappa, mu = theta.T[:, :, None]
     c, s = _cos_sin(x, mu)
-    J = _jacobian(theta, x.shape[0])
+    value, J = _buffers(theta, x.shape[0], out)
     J[:, 0] = 1
     cm1 = c.sub_(1)
-    torch.exp(cm1 * kappa, out=J[:, 1])
-    ae = J[:, 1] * a
+    torch.exp(cm1.mul(kappa), out=J[:, 1])
+    ae = torch.mul(J[:, 1], a, out=value)
     torch.mul(ae, cm1, out=J[:, 2])
     torch.mul(s.mul_(kappa), ae, out=J[:, 3])
     return ae.add_(b), J
@@ -276,13 +299,13 @@ def gaussian(x, b, a, mu, sigma):
     return b + a * torch.exp(-((x - mu) ** 2) / (2 * sigma**2))
 
 
-def _gaussian_vj(x, theta):
+def _gaussian_vj(x, theta, out=None):
     b, a, mu, sigma = theta.T[:, :, None]
     d = (x - mu).div_(sigma)
-    J = _jacobian(theta, x.shape[0])
+    value, J = _buffers(theta, x.shape[0], out)
     J[:, 0] = 1
     torch.exp(d * d * -0.5, out=J[:, 1])
-    ae = J[:, 1] * a
+    ae = torch.mul(J[:, 1], a, out=value)
     torch.mul(ae, d.div(sigma), out=J[:, 2])
     torch.mul(J[:, 2], d, out=J[:, 3])
     return ae.add_(b), J
@@ -304,16 +327,16 @@ def sigmoid(x, b, a, x0, slope):
     return b + a * torch.sigmoid(slope * (x - x0))
 
 
-def _sigmoid_vj(x, theta):
+def _sigmoid_vj(x, theta, out=None):
     b, a, x0, slope = theta.T[:, :, None]
     d = x - x0
-    J = _jacobian(theta, x.shape[0])
+    value, J = _buffers(theta, x.shape[0], out)
     J[:, 0] = 1
     s = torch.sigmoid(slope * d, out=J[:, 1])
     ads = (1 - s).mul_(s).mul_(a)
     torch.mul(ads, -slope, out=J[:, 2])
     torch.mul(ads, d, out=J[:, 3])
-    return torch.addcmul(b, a, s), J
+    return torch.addcmul(b, a, s, out=value), J
 
 
 def _sigmoid_init(x, Y, w, n_starts):
@@ -377,10 +400,12 @@ class Model:
         names = self.names
         return torch.func.vmap(lambda t: self.func(x, **dict(zip(names, t.unbind(0)))))(theta)
 
-    def value_and_jac(self, x: torch.Tensor, theta: torch.Tensor):
-        """Values ``(B, m)`` and Jacobians ``(B, k, m)`` with respect to ``theta``."""
+    def value_and_jac(self, x: torch.Tensor, theta: torch.Tensor,
+                      out: torch.Tensor | None = None):
+        """Values ``(B, m)`` and Jacobians ``(B, k, m)`` with respect to ``theta``,
+        written into ``out`` ``(B, k + 1, m)`` when given (row ``k`` the values)."""
         if self.preset is not None:
-            return self.preset.value_and_jac(x, theta)
+            return self.preset.value_and_jac(x, theta, out)
         k = theta.shape[1]
         basis = torch.eye(k, dtype=theta.dtype, device=theta.device)[:, None, :]
         basis = basis.expand(k, *theta.shape)
@@ -393,7 +418,10 @@ class Model:
             warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated",
                                     DeprecationWarning)
             values, tangents = torch.func.vmap(along)(basis)
-        return values[0], tangents.transpose(0, 1)
+        if out is None:
+            return values[0], tangents.transpose(0, 1)
+        value, J = _buffers(theta, x.shape[0], out)
+        return value.copy_(values[0]), J.copy_(tangents.transpose(0, 1))
 
 
 def _signature_parameters(func, owner: str) -> tuple[tuple[str, ...], dict]:

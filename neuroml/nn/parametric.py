@@ -281,7 +281,13 @@ class ParametricRegressor(RegressorMixin, NeuroMLEstimator):
         names, k, S = model.names, len(model.names), int(self.n_starts)
         transform = self._transform(model)
         # merge samples with the same x: weighted means on the distinct x
-        xu, inverse, counts = torch.unique(Xt, dim=0, return_inverse=True, return_counts=True)
+        if Xt.shape[1] == 1:  # a sort, not unique_dim's row-by-row comparisons
+            xu, inverse, counts = torch.unique(Xt[:, 0], return_inverse=True,
+                                               return_counts=True)
+            xu = xu[:, None]
+        else:
+            xu, inverse, counts = torch.unique(Xt, dim=0, return_inverse=True,
+                                               return_counts=True)
         Ybar = torch.zeros((xu.shape[0], n_neurons), dtype=_F64, device=self.device_)
         Ybar = Ybar.index_add_(0, inverse, Y) / counts[:, None]
         w = counts.to(_F64) if xu.shape[0] < Xt.shape[0] else None
@@ -500,22 +506,28 @@ def _levenberg_marquardt(model: Model, x, Y, sw, within, U0, transform, max_iter
     tiny = torch.finfo(_F64).tiny
     U, cost_all = U0.clone(), torch.zeros(B, dtype=_F64, device=dev)
     conv_all = torch.zeros(B, dtype=torch.bool, device=dev)
-    w = None if sw is None else sw * sw
-    total_w = float(Y.shape[1]) if w is None else float(w.sum())
+    total_w = float(Y.shape[1]) if sw is None else float((sw * sw).sum())
+    # one (B, k + 1, m) buffer, reused by every evaluation (fresh multi-megabyte tensors
+    # each iteration cost more in page faults than the arithmetic): rows 0..k-1 the
+    # Jacobian, row k the residuals, so that one batched product A A^T gives J^T J, J^T r
+    # and r^T r together
+    buffer = U0.new_empty((B, k + 1, Y.shape[1]))
 
     def evaluate(u, Ya):
         # Gauss-Newton pieces on the unconstrained scale: the chain rule through the
         # bounds transform scales H and g (k x k per row), not the (k x m) Jacobian.
         theta, dtheta = transform.forward(u)
-        f, J = model.value_and_jac(x, theta)
-        r = Ya - f
-        rw, Jw = (r, J) if w is None else (r * w, J * w)
-        H = Jw @ J.mT
-        g = torch.linalg.vecdot(J, rw[:, None, :])  # faster than a batched matrix-vector
+        A = buffer[:u.shape[0]]
+        f, _ = model.value_and_jac(x, theta, out=A)
+        torch.sub(Ya, f, out=f)
+        if sw is not None:
+            A.mul_(sw)
+        M = torch.bmm(A, A.mT)
+        H, g, cost = M[:, :k, :k], M[:, :k, k], M[:, k, k]
         if dtheta is not None:
             H = H * (dtheta[:, :, None] * dtheta[:, None, :])
             g = g * dtheta
-        return torch.linalg.vecdot(r, rw), H, g, theta
+        return cost, H, g, theta
 
     active = torch.arange(B, device=dev)
     u, Ya, wa = U0.clone(), Y, within
