@@ -146,6 +146,84 @@ def _lead_shape(params: dict, batch: int, n_options: int) -> torch.Size:
     return torch.broadcast_shapes(*shapes)
 
 
+class _LinearRecurrence(torch.autograd.Function):
+    """States ``h[0] = h0``, ``h[t + 1] = a[t] * h[t] + b[t]`` for ``t < T - 1``, as one
+    autograd node: the forward pass is one fused operation per step written into one
+    buffer, the backward pass the adjoint recursion ``lam[t] = g[t] + a[t] * lam[t + 1]``,
+    one operation per step (autograd through the loop would record several nodes per
+    step and replay them one by one)."""
+
+    @staticmethod
+    def forward(ctx, a, b, h0):
+        h = a.new_empty(a.shape)
+        h[0] = h0
+        hs = h.unbind(0)  # the per-step views made at once, not one indexing call each
+        for a_t, b_t, h_t, h_next in zip(a.unbind(0), b.unbind(0), hs[:-1], hs[1:]):
+            torch.addcmul(b_t, a_t, h_t, out=h_next)
+        ctx.save_for_backward(a, h)
+        return h
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        a, h = ctx.saved_tensors
+        lam = torch.empty_like(grad)
+        lam[-1] = grad[-1]
+        lams, grads, steps = lam.unbind(0), grad.unbind(0), a.unbind(0)
+        for t in range(a.shape[0] - 2, -1, -1):
+            torch.addcmul(grads[t], steps[t], lams[t + 1], out=lams[t])
+        grad_a = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_a = torch.zeros_like(a)
+            torch.mul(lam[1:], h[:-1], out=grad_a[:-1])
+        if ctx.needs_input_grad[1]:
+            grad_b = torch.zeros_like(a)
+            grad_b[:-1] = lam[1:]
+        return grad_a, grad_b, lam[0] if ctx.needs_input_grad[2] else None
+
+
+def _linear_states(trials: _Trials, params: dict, q0: float, n_options: int, lead):
+    """Values and choice kernel ``(trial, option, *lead)`` of the models without
+    ``alpha_neg``: every update is linear in the values, ``Q(t + 1) = a(t) Q(t) + b(t)``
+    with ``a`` and ``b`` known from the parameters and the trials, so the whole
+    recursion is one :class:`_LinearRecurrence` (values and kernel side by side)."""
+    n_trials, _, batch = trials.onehot.shape
+    ones = [1] * (len(lead) - 1)
+    onehot = trials.onehot.reshape(n_trials, n_options, *ones, batch)
+    answered = trials.answered.reshape(n_trials, 1, *ones, batch)
+    step = params["alpha"] * onehot  # (trial, option, *lead)
+    a, b = 1 - step, step * trials.reward.reshape(n_trials, 1, *ones, batch)
+    if params.get("forget") is not None:  # unchosen values of answered trials decay to q0
+        decay = params["forget"] * (answered - onehot)
+        a, b = a - decay, b + q0 * decay
+    h0 = torch.full((n_options, *lead), float(q0), dtype=a.dtype, device=a.device)
+    if params.get("perseveration") is None:
+        return _LinearRecurrence.apply(a, b, h0), None
+    rate = params["perseveration_rate"]
+    a_ck = (1 - rate * answered).expand_as(a)
+    h = _LinearRecurrence.apply(torch.cat([a, a_ck], 1), torch.cat([b, rate * onehot], 1),
+                                torch.cat([h0, torch.zeros_like(h0)]))
+    return h[:, :n_options], h[:, n_options:]
+
+
+def _nonlinear_states(trials: _Trials, params: dict, q0: float, n_options: int, lead):
+    """Values and choice kernel ``(trial, option, *lead)``, one :func:`_step` per trial."""
+    n_trials, _, batch = trials.onehot.shape
+    ones = [1] * (len(lead) - 1)
+    ref = trials.reward
+    Q = torch.full((n_options, *lead), float(q0), dtype=ref.dtype, device=ref.device)
+    CK = torch.zeros_like(Q) if params.get("perseveration") is not None else None
+    qs, cks = [], []
+    for t in range(n_trials):
+        qs.append(Q)
+        if CK is not None:
+            cks.append(CK)
+        Q, CK = _step(Q, CK, trials.onehot[t].reshape(n_options, *ones, batch), trials.reward[t],
+                      trials.answered[t], params, q0)
+    # trial axis first: the gradient of each step's values is then a contiguous slice
+    return torch.stack(qs), (torch.stack(cks) if CK is not None else None)
+
+
 def _run(trials: _Trials, params: dict, q0: float, n_options: int, *,
          full: bool = True) -> QLearningResult | torch.Tensor:
     """The recursion over trials (see :func:`q_learning`).
@@ -161,24 +239,24 @@ def _run(trials: _Trials, params: dict, q0: float, n_options: int, *,
     params = {k: v for k, v in params.items() if v is not None}
     lead = _lead_shape(params, batch, n_options)
     ones = [1] * (len(lead) - 1)
-    Q = torch.full((n_options, *lead), float(q0), dtype=ref.dtype, device=ref.device)
     pers = "perseveration" in params
-    CK = torch.zeros_like(Q) if pers else None
-    qs, cks = [], []
-    for t in range(n_trials):
-        qs.append(Q)
-        if pers:
-            cks.append(CK)
-        Q, CK = _step(Q, CK, trials.onehot[t].reshape(n_options, *ones, batch), trials.reward[t],
-                      trials.answered[t], params, q0)
-    # trial axis first: the gradient of each step's values is then a contiguous slice
-    empty = torch.zeros(0, n_options, *lead, dtype=ref.dtype, device=ref.device)
-    values = torch.stack(qs) if n_trials else empty
-    kernel = torch.stack(cks) if pers and n_trials else None
+    if n_trials == 0:
+        values = torch.zeros(0, n_options, *lead, dtype=ref.dtype, device=ref.device)
+        kernel = torch.zeros_like(values) if pers else None
+    elif "alpha_neg" in params:  # the learning rate depends on the sign of delta
+        values, kernel = _nonlinear_states(trials, params, q0, n_options, lead)
+    else:
+        values, kernel = _linear_states(trials, params, q0, n_options, lead)
     logits = _logits(values, kernel, params, n_options)
-    lse = torch.logsumexp(logits, dim=1)
     onehot = trials.onehot.reshape(n_trials, n_options, *ones, batch)
     answered = trials.answered.reshape(n_trials, *ones, batch)
+    if not full and n_options == 2:
+        # log P(c) = -softplus(l_other - l_c): one difference instead of a logsumexp;
+        # an unanswered trial (no option chosen) gets the sign of option 0 and weight 0
+        sign = 1 - 2 * onehot[:, 1]
+        lost = torch.nn.functional.softplus((logits[:, 1] - logits[:, 0]) * sign)
+        return (lost * answered).sum(0)
+    lse = torch.logsumexp(logits, dim=1)
     log_lik = ((logits * onehot).sum(1) - lse) * answered
     if not full:
         return -log_lik.sum(0)

@@ -201,12 +201,17 @@ def test_reward_responses_windows_and_offset():
         reward_responses([rec, rec])
 
 
-@pytest.mark.skipif(not UNITS.is_dir(), reason=f"{UNITS} is not available")
-def test_forty_dopamine_neurons_reversal_point_predicts_asymmetry():
+@pytest.fixture(scope="module")
+def vta_responses():
+    if not UNITS.is_dir():
+        pytest.skip(f"{UNITS} is not available")
     from neuroml.io.nwb import load_recording
 
-    recs = [load_recording(p) for p in sorted(UNITS.glob("*.mat"))]
-    df = reward_responses(recs)
+    return reward_responses([load_recording(p) for p in sorted(UNITS.glob("*.mat"))])
+
+
+def test_forty_dopamine_neurons_reversal_point_predicts_asymmetry(vta_responses):
+    df = vta_responses
     assert df["cell"].nunique() == 40
     assert df.attrs["uncued_offset"] == pytest.approx(-1.49, abs=0.05)
     res = reversal_point_analysis(df["response"], df["magnitude"], df["cell"], n_splits=20,
@@ -217,3 +222,52 @@ def test_forty_dopamine_neurons_reversal_point_predicts_asymmetry():
     # one random split: r = 0.49 +- 0.11 over 200 splits (0.48 over these 20 splits)
     assert corr["r"].mean() > 0.4
     assert (corr["n_cells"] >= 36).all()
+
+
+def test_forty_dopamine_neurons_halves_bound_the_within_split_r(vta_responses):
+    # Why one split shows r ~ 0.5, not the 0.76-0.84 quoted for the paper: each estimate
+    # comes from half the trials. Analysed separately (pandas draws the halves), two
+    # halves give reversal points that agree at ~0.77 but asymmetries at only ~0.45, so
+    # independent errors cap a perfect true relation at sqrt(0.77 * 0.45) ~ 0.6 on average.
+    df = vta_responses
+    rows = []
+    for seed in range(10):
+        first = df.groupby(["cell", "magnitude"]).sample(frac=0.5, random_state=seed).index
+        a, b = [reversal_point_analysis(h["response"], h["magnitude"], h["cell"],
+                                        split_halves=False)
+                for h in (df.loc[first], df.drop(first))]
+        ok_b = b["tau"].between(0, 1)
+        ok = a["tau"].between(0, 1) & ok_b
+        rows.append({"reversal_point": a["reversal_utility"].corr(b["reversal_utility"]),
+                     "tau": a["tau"][ok].corr(b["tau"][ok]),
+                     "across": a["reversal_utility"][ok_b].corr(b["tau"][ok_b])})
+    rel = pd.DataFrame(rows).mean()  # measured: 0.76, 0.42, 0.45
+    assert 0.65 < rel["reversal_point"] < 0.85 and 0.3 < rel["tau"] < 0.6
+    ceiling = np.sqrt(rel["reversal_point"] * rel["tau"])  # measured 0.57
+    assert 0.45 < ceiling < 0.65
+    assert 0.3 < rel["across"] < ceiling
+    assert 0.65 < rel["across"] / ceiling < 0.95  # corrected for attenuation: 0.79
+
+
+def test_classical_td_with_the_real_cells_noise_shows_no_correlation(vta_responses):
+    # Classical TD built from the real cells: every cell reverses at the utility of the
+    # mean reward with one symmetric gain (its own least-squares gain), plus residuals
+    # resampled from that cell's trials (real, skewed spike-count noise, real trial counts).
+    df = vta_responses
+    groups = df.groupby(["cell", "magnitude"])["response"]
+    resid = (df["response"] - groups.transform("mean")).to_numpy()
+    utility = groups.mean().groupby(level="magnitude").mean()
+    p = df["magnitude"].value_counts(normalize=True).sort_index()
+    u0 = np.interp(p.index.to_numpy() @ p.to_numpy(), utility.index, utility.to_numpy())
+    u, y = df["magnitude"].map(utility).to_numpy(), df["response"].to_numpy()
+    rs = []
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        sim = np.empty(y.size)
+        for idx in df.groupby("cell").indices.values():
+            x = u[idx] - u0
+            sim[idx] = (x @ y[idx]) / (x @ x) * x + rng.choice(resid[idx], idx.size)
+        res = reversal_point_analysis(sim, df["magnitude"], df["cell"], random_state=seed)
+        rs.append(reversal_correlation(res)["r"].iloc[0])
+    # measured 0.09 +- 0.23 here (0.04 +- 0.21 over 150 populations); the real cells 0.49
+    assert abs(np.mean(rs)) < 0.15 and np.std(rs) < 0.3

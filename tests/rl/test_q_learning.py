@@ -204,3 +204,50 @@ def test_cuda_matches_cpu():
     assert gpu.values.device.type == "cuda"
     np.testing.assert_allclose(gpu.log_likelihood.cpu().numpy(), cpu.log_likelihood.numpy(),
                                rtol=1e-10, atol=1e-12)
+
+
+def test_linear_recurrence_gradient_is_exact():
+    """The fused recursion's hand-written adjoint against autograd's numerical check."""
+    from neuroml.rl.q_learning import _LinearRecurrence
+
+    gen = torch.Generator().manual_seed(0)
+    a = torch.rand(7, 2, 3, dtype=torch.float64, generator=gen).requires_grad_()
+    b = torch.randn(7, 2, 3, dtype=torch.float64, generator=gen).requires_grad_()
+    h0 = torch.randn(2, 3, dtype=torch.float64, generator=gen).requires_grad_()
+    assert torch.autograd.gradcheck(_LinearRecurrence.apply, (a, b, h0))
+    h = _LinearRecurrence.apply(a, b, h0)
+    expected = [h0]
+    for t in range(6):
+        expected.append(a[t] * expected[-1] + b[t])
+    torch.testing.assert_close(h, torch.stack(expected), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("extra", [{}, {"forget": 0.2},
+                                   {"perseveration": 1.5, "perseveration_rate": 0.3}])
+def test_linear_updates_equal_the_step_by_step_recursion(extra):
+    """Models without alpha_neg run as one linear recurrence; the step-by-step path (used
+    with alpha_neg) gives the same values, kernel, likelihood and gradient."""
+    from neuroml.rl.q_learning import _linear_states, _nonlinear_states, _prepare
+
+    rng = np.random.default_rng(3)
+    choices = torch.as_tensor(rng.integers(-1, 3, (4, 60)))
+    rewards = torch.as_tensor(rng.random((4, 60)))
+    trials = _prepare(choices, rewards, 3)
+    params = {"alpha": torch.tensor([0.1, 0.4, 0.7, 0.95], dtype=torch.float64,
+                                    requires_grad=True)}
+    params.update({k: torch.full((4,), v, dtype=torch.float64, requires_grad=True)
+                   for k, v in extra.items()})
+    out = [states(trials, params, 0.5, 3, (4,)) for states in (_linear_states,
+                                                               _nonlinear_states)]
+    for fast, slow in zip(out[0], out[1]):
+        if fast is None:
+            assert slow is None
+            continue
+        torch.testing.assert_close(fast, slow, rtol=1e-12, atol=1e-12)
+    weights = torch.as_tensor(rng.random((60, 3, 4)))
+    grads = [torch.autograd.grad((o[0] * weights).sum() + (0 if o[1] is None else o[1].sum()),
+                                 list(params.values()), allow_unused=True) for o in out]
+    for g_fast, g_slow in zip(*grads):  # the weight of the kernel is not a state's parameter
+        assert (g_fast is None) == (g_slow is None)
+        if g_fast is not None:
+            torch.testing.assert_close(g_fast, g_slow, rtol=1e-10, atol=1e-12)

@@ -64,6 +64,10 @@ def test_user_guide_examples_run(tmp_path, run_user_guide, capsys):
     from neuroml.rl.dopamine import reversal_correlation
 
     assert reversal_correlation(ns["whole"])["r"].iloc[0] == pytest.approx(0.82, abs=0.03)
+    rel = ns["reliability"]  # split-half reliabilities and the ceiling they set
+    assert rel["reversal_point"] == pytest.approx(0.77, abs=0.05)
+    assert rel["tau"] == pytest.approx(0.47, abs=0.08)
+    assert np.sqrt(rel.prod()) == pytest.approx(0.6, abs=0.05)
     assert ns["from_neurons"].mean() == pytest.approx(4.8, abs=0.5)
     # RPE regression: nothing before the outcome, the planted slope after it
     res = ns["res"]
