@@ -176,7 +176,14 @@ def _sine_vj(x, theta, out=None):
 def _sine_init(x, Y, w, n_starts):
     """Frequencies at the highest periodogram peaks, refined between grid points by a
     parabola through the log power of each peak and its neighbours, then amplitude and
-    phase exactly (linear least squares in ``A sin(f x) + B cos(f x)``)."""
+    phase exactly (linear least squares in ``A sin(f x) + B cos(f x)``). Blocks of
+    neurons keep the spectra small (memory the allocator reuses from block to block)."""
+    size = max(1, 2**17 // max(x.shape[0], 1))
+    return torch.cat([_sine_init_block(x, Y[:, i:i + size], w, n_starts)
+                      for i in range(0, max(Y.shape[1], 1), size)])
+
+
+def _sine_init_block(x, Y, w, n_starts):
     m = x.shape[0]
     wy = Y if w is None else Y * w[:, None]
     gaps = x[1:] - x[:-1] if m > 1 else x.new_ones(1)

@@ -288,9 +288,14 @@ class ParametricRegressor(RegressorMixin, NeuroMLEstimator):
         else:
             xu, inverse, counts = torch.unique(Xt, dim=0, return_inverse=True,
                                                return_counts=True)
-        Ybar = torch.zeros((xu.shape[0], n_neurons), dtype=_F64, device=self.device_)
-        Ybar = Ybar.index_add_(0, inverse, Y) / counts[:, None]
-        w = counts.to(_F64) if xu.shape[0] < Xt.shape[0] else None
+        if xu.shape[0] < Xt.shape[0]:
+            Ybar = torch.zeros((xu.shape[0], n_neurons), dtype=_F64, device=self.device_)
+            Ybar = Ybar.index_add_(0, inverse, Y) / counts[:, None]
+            w = counts.to(_F64)
+        else:  # no repeats: the samples in the order of x (no copy when already sorted)
+            w = None
+            in_order = bool((inverse == torch.arange(len(inverse), device=self.device_)).all())
+            Ybar = Y if in_order else torch.empty_like(Y).index_copy_(0, inverse, Y)
         xm = self._model_x(xu)
         # random draws only for a user function's restarts
         seed = seed_from(self.random_state) if model.preset is None and S > 1 else 0
@@ -299,7 +304,7 @@ class ParametricRegressor(RegressorMixin, NeuroMLEstimator):
         if model.preset is None:
             check_output(model, xm, starts[0, 0], type(self).__name__)
         U0 = transform.inverse(starts.reshape(-1, k))
-        Yrows = Ybar.T.repeat_interleave(S, 0)
+        Yrows = Ybar.T if S == 1 else Ybar.T.repeat_interleave(S, 0)
         sw = None if w is None else w.sqrt()
         # the part of each neuron's sum of squares that the parameters cannot change
         if w is None:

@@ -167,18 +167,16 @@ class _LinearRecurrence(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
         a, h = ctx.saved_tensors
-        lam = torch.empty_like(grad)
-        lam[-1] = grad[-1]
+        # lam[t] = dL/dh[t] in rows 0..T-1 of one buffer whose row T is zero, so that the
+        # gradient of b (lam[t + 1], and 0 for the unused last step) is a view of it
+        lam = grad.new_empty((grad.shape[0] + 1, *grad.shape[1:]))
+        lam[-1].zero_()
+        lam[-2] = grad[-1]
         lams, grads, steps = lam.unbind(0), grad.unbind(0), a.unbind(0)
         for t in range(a.shape[0] - 2, -1, -1):
             torch.addcmul(grads[t], steps[t], lams[t + 1], out=lams[t])
-        grad_a = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_a = torch.zeros_like(a)
-            torch.mul(lam[1:], h[:-1], out=grad_a[:-1])
-        if ctx.needs_input_grad[1]:
-            grad_b = torch.zeros_like(a)
-            grad_b[:-1] = lam[1:]
+        grad_a = lam[1:] * h if ctx.needs_input_grad[0] else None
+        grad_b = lam[1:] if ctx.needs_input_grad[1] else None
         return grad_a, grad_b, lam[0] if ctx.needs_input_grad[2] else None
 
 
