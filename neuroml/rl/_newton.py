@@ -20,13 +20,13 @@ _HOPELESS = 1.0   # a restart predicted to stay this far (NLL) above its subject
 
 
 def minimize(fun, x0: torch.Tensor, free: torch.Tensor, max_iter: int, tol: float,
-              group: int = 1):
+              group: int = 1, hessian: bool = False):
     """Minimise ``n`` independent smooth functions at once, each by its own damped Newton.
 
     Each round evaluates, for every active problem, the value and gradient at its trial
     point and at that point moved by ``_FD`` along each free coordinate (one batched call
-    of ``fun``): the gradient differences give the Hessian, so an accepted point comes
-    with its Newton step ready. The step is ``-(|H| + mu I)^-1 g`` (``|H|``: the Hessian
+    of ``fun``): the gradient differences give the Hessian (or ``fun`` gives the exact
+    Hessian, ``hessian=True``), so an accepted point comes with its Newton step ready. The step is ``-(|H| + mu I)^-1 g`` (``|H|``: the Hessian
     with its eigenvalues made positive), capped at ``_MAX_STEP``; ``mu`` is a
     Levenberg-Marquardt damping per problem, decreased after good steps and increased
     after rejected ones. A problem has converged when its largest gradient component is at
@@ -40,7 +40,9 @@ def minimize(fun, x0: torch.Tensor, free: torch.Tensor, max_iter: int, tol: floa
     Parameters
     ----------
     fun : callable ``(x (J, m, P), index (m,)) -> (f (J, m), g (J, m, P))``
-        Values and gradients of problems ``index`` at ``J`` points each.
+        Values and gradients of problems ``index`` at ``J`` points each; with
+        ``hessian=True``, ``(x (m, P), index) -> (f (m,), g (m, P), H (m, P, P))``: exact
+        Hessians, and no finite differences.
     x0 : torch.Tensor of shape (n, P)
     free : torch.Tensor of shape (n, P), bool
         Coordinates that move (fixed ones keep their ``x0`` value).
@@ -61,13 +63,18 @@ def minimize(fun, x0: torch.Tensor, free: torch.Tensor, max_iter: int, tol: floa
     shift[torch.arange(coords.numel(), device=dev), coords] = _FD
 
     def evaluate(x, index):
-        f, g = fun(torch.cat([x[None], x[None] + shift[:, None, :]]), index)
         fr = freef[index]
-        g = g * fr
-        H = torch.zeros(x.shape[0], P, P, dtype=dt, device=dev)
-        H[:, coords, :] = ((g[1:] - g[:1]) / _FD).transpose(0, 1)
+        if hessian:
+            f, g, H = fun(x, index)
+            g = g * fr
+        else:
+            f, g = fun(torch.cat([x[None], x[None] + shift[:, None, :]]), index)
+            g = g * fr
+            H = torch.zeros(x.shape[0], P, P, dtype=dt, device=dev)
+            H[:, coords, :] = ((g[1:] - g[:1]) / _FD).transpose(0, 1)
+            f, g = f[0], g[0]
         H = 0.5 * (H + H.transpose(1, 2)) * fr[:, :, None] * fr[:, None, :]
-        return f[0], g[0], H + torch.diag_embed(1 - fr)
+        return f, g, H + torch.diag_embed(1 - fr)
 
     def newton(g, H, damp):
         lam, V = torch.linalg.eigh(H)

@@ -2,14 +2,17 @@
 
 All subjects x all restarts are one optimisation: each (subject, restart) problem is a
 row of a ``(problem, parameter)`` tensor of unconstrained values, mapped into each
-parameter's bounds by a sigmoid, and the summed negative log-likelihood is
-differentiated by autograd through the trial recursion of
-:func:`~neuroml.rl.q_learning.q_learning`. The problems are independent, so the sum's
-gradient separates. Each problem takes its own damped Newton steps (the Hessian from
-differences of autograd gradients, evaluated in the same batched call), with its own
-damping and convergence test (:func:`neuroml.rl._newton.minimize`); problems that have converged, that met
-another restart of their subject, or that cannot reach their subject's best leave the
-batch, so no subject waits for another.
+parameter's bounds by a sigmoid. The problems are independent, so the summed negative
+log-likelihood's gradient and Hessian separate. For every model without ``alpha_neg``
+the values are linear recurrences and the exact gradient and Hessian come from
+forward-mode recursions in one pass over the trials
+(:func:`neuroml.rl._q_derivatives.nll_derivatives`); with ``alpha_neg`` autograd runs
+through the trial recursion of :func:`~neuroml.rl.q_learning.q_learning` and the Hessian
+comes from differences of gradients evaluated in the same batched call. Each problem
+takes its own damped Newton steps, with its own damping and convergence test
+(:func:`neuroml.rl._newton.minimize`); problems that have converged, that met another
+restart of their subject, or that cannot reach their subject's best leave the batch, so
+no subject waits for another.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from ..device import resolve_device, seed_from, to_numpy
 from ..errors import ParameterError
 from . import bandit
 from ._newton import LIMIT, minimize
+from ._q_derivatives import nll_derivatives
 from .q_learning import PARAMETER_NAMES, _prepare, _run
 
 __all__ = ["QLearning"]
@@ -302,6 +306,29 @@ class QLearning(NeuroMLEstimator):
             return (torch.cat([o[0] for o in out], 1),
                     torch.cat([o[1] for o in out], 1) if grad else None)
 
+        def nll_exact(x, subj, derivatives=True):
+            """NLL, gradient and Hessian at ``x`` (m, P) (unconstrained) of the problems of
+            subjects ``subj``, by forward-mode recursions (models without alpha_neg)."""
+            step = max(1, chunk // (2 * K))
+            width = hi_t - lo_t
+
+            def block(a):
+                sa = subj[a:a + step]
+                xa = x[a:a + step]
+                f, g, H = nll_derivatives(trials.take(sa), self._natural(xa, lo_t, hi_t,
+                                                                          fixed_t[sa]),
+                                          columns, float(self.q0), K, derivatives=derivatives)
+                if not derivatives:
+                    return f, f, f
+                s = torch.sigmoid(xa)
+                d1 = width * s * (1 - s)  # d theta / dx, and its derivative below
+                H = H * d1[:, :, None] * d1[:, None, :] + torch.diag_embed(g * d1 * (1 - 2 * s))
+                return f, g * d1, H
+
+            starts = list(range(0, x.shape[0], step))
+            out = run_blocks(block, starts) if len(starts) > 1 else [block(0)]
+            return tuple(torch.cat([o[i] for o in out]) for i in range(3))
+
         # restarts: of _SCREEN * n_starts Latin-hypercube candidates per subject (uniform in
         # the unconstrained space over [-_SPREAD, _SPREAD]), the lowest-NLL ones that lie
         # apart from each other (a local optimum near a bound has its own basin)
@@ -311,14 +338,18 @@ class QLearning(NeuroMLEstimator):
         cand = torch.where(fixed_t[:, None, :], torch.where(torch.as_tensor(hi > lo, device=dev),
                                                             LIMIT, 0.0), cand)
         with threads_for(0.0, dev):  # thousands of small operations: one thread is fastest
-            screen, _ = nll(cand.reshape(1, S * C, P),
-                            torch.arange(S, device=dev).repeat_interleave(C), grad=False)
+            exact = "alpha_neg" not in columns  # a linear recursion: exact Hessians
+            owner = torch.arange(S, device=dev).repeat_interleave(C)
+            screen = (nll_exact(cand.reshape(S * C, P), owner, derivatives=False)[0] if exact
+                      else nll(cand.reshape(1, S * C, P), owner, grad=False)[0][0])
             screen = torch.where(torch.isfinite(screen), screen, torch.inf).reshape(S, C)
             pick = _diverse_best(cand, screen, R, 1.5 * _SPREAD / R ** (1 / P))
             x0 = torch.gather(cand, 1, pick[:, :, None].expand(S, R, P)).reshape(S * R, P)
             free = ~fixed_t.repeat_interleave(R, 0)
-            x, f, n_iter, conv = minimize(lambda x, index: nll(x, index // R), x0, free,
-                                           int(self.max_iter), float(self.tol), group=R)
+            x, f, n_iter, conv = minimize(
+                (lambda x, index: nll_exact(x, index // R)) if exact else
+                (lambda x, index: nll(x, index // R)), x0, free, int(self.max_iter),
+                float(self.tol), group=R, hessian=exact)
         f = torch.where(torch.isfinite(f), f, torch.full_like(f, np.inf)).reshape(S, R)
         best = torch.argmin(f, dim=1)
         rows = torch.arange(S, device=dev) * R + best

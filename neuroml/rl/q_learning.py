@@ -146,6 +146,19 @@ def _lead_shape(params: dict, batch: int, n_options: int) -> torch.Size:
     return torch.broadcast_shapes(*shapes)
 
 
+def linear_scan(a: torch.Tensor, b: torch.Tensor, h0) -> torch.Tensor:
+    """``h[0] = h0``, ``h[t + 1] = a[t] * h[t] + b[t]`` for ``t < T - 1`` (``a``, ``b`` and
+    ``h0`` broadcast to the shape of ``h``, trial axis first), one fused operation per step
+    written into one buffer (no autograd)."""
+    h = b.new_empty(a.shape if a.shape == b.shape else torch.broadcast_shapes(a.shape, b.shape))
+    h[0] = h0
+    hs = h.unbind(0)  # the per-step views made at once, not one indexing call each
+    for a_t, b_t, h_t, h_next in zip(a.expand_as(h).unbind(0), b.expand_as(h).unbind(0),
+                                     hs[:-1], hs[1:]):
+        torch.addcmul(b_t, a_t, h_t, out=h_next)
+    return h
+
+
 class _LinearRecurrence(torch.autograd.Function):
     """States ``h[0] = h0``, ``h[t + 1] = a[t] * h[t] + b[t]`` for ``t < T - 1``, as one
     autograd node: the forward pass is one fused operation per step written into one
@@ -155,11 +168,7 @@ class _LinearRecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, a, b, h0):
-        h = a.new_empty(a.shape)
-        h[0] = h0
-        hs = h.unbind(0)  # the per-step views made at once, not one indexing call each
-        for a_t, b_t, h_t, h_next in zip(a.unbind(0), b.unbind(0), hs[:-1], hs[1:]):
-            torch.addcmul(b_t, a_t, h_t, out=h_next)
+        h = linear_scan(a, b, h0)
         ctx.save_for_backward(a, h)
         return h
 

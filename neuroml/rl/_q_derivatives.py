@@ -1,0 +1,161 @@
+"""Exact gradient and Hessian of the Q-learning negative log-likelihood in one pass.
+
+For every model without ``alpha_neg`` the values and the choice kernel are linear
+recurrences, ``Q(t + 1) = a(t) Q(t) + b(t)`` with ``a`` and ``b`` linear in the learning
+parameters (``alpha``, ``forget``; ``perseveration_rate`` for the kernel). Their
+derivatives are linear recurrences with the same ``a`` (forward-mode differentiation):
+
+    D_i(t + 1) = a(t) D_i(t) + da/di(t) Q(t) + db/di(t)
+    E_ij(t + 1) = a(t) E_ij(t) + da/di(t) D_j(t) + da/dj(t) D_i(t)
+
+(``D_i = dQ/di``, ``E_ij = d2Q/di dj``; ``a`` and ``b`` have no second derivatives), each
+run by :func:`~neuroml.rl.q_learning.linear_scan`. The logits
+``l = beta Q + bias + perseveration CK`` are then differentiated in closed form, and the
+softmax log-likelihood's gradient and Hessian follow:
+
+    d log P(c) / di          = sum_k (onehot_k - p_k) dl_k/di
+    d2 log P(c) / di dj      = sum_k (onehot_k - p_k) d2l_k/di dj - Cov_p(dl/di, dl/dj)
+
+This replaces autograd through the recursion plus a finite-difference Hessian (one
+forward and one backward recursion for each of ``1 + P`` points) by ``1 + L + L(L+1)/2``
+forward recursions for ``L`` learning parameters (3 for the base model), and no
+autograd graph at all.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .q_learning import _Trials, linear_scan
+
+__all__ = ["nll_derivatives"]
+
+_VALUE_RATES = ("alpha", "forget")
+
+
+def _scan(a: torch.Tensor, b: torch.Tensor, h0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The states of one block of trials and the state after its last trial."""
+    h = linear_scan(a, b, h0)
+    return h, torch.addcmul(b[-1], a[-1], h[-1])
+
+
+def nll_derivatives(trials: _Trials, theta: torch.Tensor, columns: tuple[str, ...], q0: float,
+                    n_options: int, block: int = 64, derivatives: bool = True):
+    """Negative log-likelihood, gradient and Hessian in natural units.
+
+    The trials are taken ``block`` at a time, the recursions' last states carried from
+    block to block, so that every intermediate is small (cache-resident, and memory the
+    allocator reuses) whatever the number of trials.
+
+    Parameters
+    ----------
+    trials : _Trials
+        The choices and rewards of ``n`` problems (``onehot`` of shape (trial, option, n)).
+    theta : torch.Tensor of shape (n, P)
+        Natural parameter values, one column per name in ``columns`` (QLearning's columns:
+        ``alpha``, ``beta``, ``forget``, ``bias`` or ``bias_1 .. bias_{K-1}``,
+        ``perseveration``, ``perseveration_rate``; not ``alpha_neg``).
+    columns : tuple of str
+    q0 : float
+    n_options : int
+    block : int, default=64
+        Trials per block.
+    derivatives : bool, default=True
+        False: the negative log-likelihood only (``g`` and ``H`` are None).
+
+    Returns
+    -------
+    f : torch.Tensor of shape (n,)
+    g : torch.Tensor of shape (n, P)
+    H : torch.Tensor of shape (n, P, P)
+    """
+    if "alpha_neg" in columns:
+        raise ValueError("nll_derivatives: alpha_neg makes the recursion nonlinear.")
+    n, P = theta.shape
+    like = dict(dtype=theta.dtype, device=theta.device)
+    col = {c: j for j, c in enumerate(columns)}
+    par = {c: theta[:, j] for c, j in col.items()}
+    rates = [c for c in _VALUE_RATES if c in par] if derivatives else []
+    pairs = [(ci, cj) for i, ci in enumerate(rates) for cj in rates[i:]]
+    pers = "perseveration" in par
+    biases = ["bias"] if "bias" in par else [c for c in columns if c.startswith("bias_")]
+    offsets, units = torch.zeros(n_options, n, **like), {}
+    for k, c in enumerate(biases, start=1):  # option k's logit moves with bias_k
+        units[c] = torch.zeros(n_options, 1, **like)
+        units[c][k] = 1.0
+        offsets = offsets + units[c] * par[c]
+    # the recursions' states before the next block: values, their first and second
+    # derivatives by the value learning rates, the kernel and its two derivatives
+    Q = torch.full((n_options, n), float(q0), **like)
+    D = {c: torch.zeros_like(Q) for c in rates}
+    E = {pair: torch.zeros_like(Q) for pair in pairs}
+    CK = D_ck = E_ck = torch.zeros_like(Q)
+    f = torch.zeros(n, **like)
+    g = torch.zeros(n, P, **like)
+    H = torch.zeros(n, P, P, **like)
+    beta = par["beta"]
+    for t0 in range(0, trials.onehot.shape[0], block):
+        onehot = trials.onehot[t0:t0 + block]  # (t, K, n)
+        answered = trials.answered[t0:t0 + block, None]
+        reward = trials.reward[t0:t0 + block, None]
+        # values: a = 1 - alpha onehot - forget unchosen, b = alpha onehot r + forget unchosen q0
+        step = par["alpha"] * onehot
+        a, b = 1 - step, step * reward
+        slope = {"alpha": -onehot}  # d a / d rate
+        if "forget" in par:
+            unchosen = answered - onehot
+            a = a - par["forget"] * unchosen
+            b = b + (par["forget"] * q0) * unchosen
+            slope["forget"] = -unchosen
+        values, Q = _scan(a, b, Q)
+        forcing = {"alpha": onehot * (reward - values)}
+        if "forget" in par:
+            forcing["forget"] = unchosen * (q0 - values)
+        dl = {"beta": values}  # d logits / d parameter, broadcastable to (t, K, n)
+        d2l = {}               # the nonzero second derivatives of the logits
+        first = {}
+        for c in rates:
+            first[c], D[c] = _scan(a, forcing[c], D[c])
+            dl[c] = beta * first[c]
+            d2l[(c, "beta")] = first[c]
+        for ci, cj in pairs:
+            second, E[(ci, cj)] = _scan(a, slope[ci] * first[cj] + slope[cj] * first[ci],
+                                        E[(ci, cj)])
+            d2l[(ci, cj)] = beta * second
+        logits = beta * values + offsets
+        if pers:  # the choice kernel: a = 1 - rate answered, b = rate onehot
+            rate, weight = par["perseveration_rate"], par["perseveration"]
+            a_ck = (1 - rate * answered).expand_as(onehot)
+            kernel, CK = _scan(a_ck, rate * onehot, CK)
+            logits = logits + weight * kernel
+            if derivatives:
+                d_kernel, D_ck = _scan(a_ck, onehot - answered * kernel, D_ck)
+                e_kernel, E_ck = _scan(a_ck, -2 * answered * d_kernel, E_ck)
+                dl["perseveration"] = kernel
+                dl["perseveration_rate"] = weight * d_kernel
+                d2l[("perseveration", "perseveration_rate")] = d_kernel
+                d2l[("perseveration_rate", "perseveration_rate")] = weight * e_kernel
+        log_p = torch.log_softmax(logits, dim=1)
+        f -= (onehot * log_p).sum((0, 1))
+        if not derivatives:
+            continue
+        dl.update(units)
+        p = log_p.exp() * answered
+        resid = onehot - p  # zero on unanswered trials
+        mean = {}
+        for c, d in dl.items():
+            g[:, col[c]] -= (resid * d).sum((0, 1))
+            mean[c] = (p * d).sum(1)  # (t, n)
+        names = list(dl)
+        for i, ci in enumerate(names):
+            for cj in names[i:]:
+                # -d2 log P: the covariance of the logit derivatives under p, minus the
+                # second derivatives weighted by the residuals
+                h = ((p * dl[ci] * dl[cj]).sum(1) - mean[ci] * mean[cj]).sum(0)
+                second = d2l.get((ci, cj), d2l.get((cj, ci)))
+                if second is not None:
+                    h = h - (resid * second).sum((0, 1))
+                H[:, col[ci], col[cj]] += h
+                if ci != cj:
+                    H[:, col[cj], col[ci]] += h
+    return (f, g, H) if derivatives else (f, None, None)
