@@ -40,12 +40,12 @@ def _scan(a: torch.Tensor, b: torch.Tensor, h0) -> tuple[torch.Tensor, torch.Ten
 
 
 def nll_derivatives(trials: _Trials, theta: torch.Tensor, columns: tuple[str, ...], q0: float,
-                    n_options: int, block: int = 64, derivatives: bool = True):
+                    n_options: int, block: int | None = None, derivatives: bool = True):
     """Negative log-likelihood, gradient and Hessian in natural units.
 
     The trials are taken ``block`` at a time, the recursions' last states carried from
     block to block, so that every intermediate is small (cache-resident, and memory the
-    allocator reuses) whatever the number of trials.
+    allocator reuses) whatever the number of trials and problems.
 
     Parameters
     ----------
@@ -58,8 +58,9 @@ def nll_derivatives(trials: _Trials, theta: torch.Tensor, columns: tuple[str, ..
     columns : tuple of str
     q0 : float
     n_options : int
-    block : int, default=64
-        Trials per block.
+    block : int or None, default=None
+        Trials per block; None: about 2**17 (trial, option, problem) elements per block,
+        at least 64 trials.
     derivatives : bool, default=True
         False: the negative log-likelihood only (``g`` and ``H`` are None).
 
@@ -72,6 +73,8 @@ def nll_derivatives(trials: _Trials, theta: torch.Tensor, columns: tuple[str, ..
     if "alpha_neg" in columns:
         raise ValueError("nll_derivatives: alpha_neg makes the recursion nonlinear.")
     n, P = theta.shape
+    if block is None:
+        block = max(64, 2**17 // max(1, n_options * n))
     like = dict(dtype=theta.dtype, device=theta.device)
     col = {c: j for j, c in enumerate(columns)}
     par = {c: theta[:, j] for c, j in col.items()}

@@ -148,15 +148,40 @@ def _lead_shape(params: dict, batch: int, n_options: int) -> torch.Size:
 
 def linear_scan(a: torch.Tensor, b: torch.Tensor, h0) -> torch.Tensor:
     """``h[0] = h0``, ``h[t + 1] = a[t] * h[t] + b[t]`` for ``t < T - 1`` (``a``, ``b`` and
-    ``h0`` broadcast to the shape of ``h``, trial axis first), one fused operation per step
-    written into one buffer (no autograd)."""
-    h = b.new_empty(a.shape if a.shape == b.shape else torch.broadcast_shapes(a.shape, b.shape))
+    ``h0`` broadcast to the shape of ``h``, trial axis first; ``a[T - 1]`` and ``b[T - 1]``
+    are not used), without autograd.
+
+    A recursive-doubling scan: consecutive pairs of steps combine into one step
+    (``a' = a[2j + 1] a[2j]``, ``b' = a[2j + 1] b[2j] + b[2j + 1]``), the even states are
+    the scan of the combined steps, and each odd state is one step from its even
+    neighbour. About ``2 log2(T)`` vectorised operations per level of halving instead of
+    ``T`` sequential ones (each level does half the previous level's work); the last 16
+    steps run one by one.
+    """
+    shape = a.shape if a.shape == b.shape else torch.broadcast_shapes(a.shape, b.shape)
+    h = b.new_empty(shape)
     h[0] = h0
-    hs = h.unbind(0)  # the per-step views made at once, not one indexing call each
-    for a_t, b_t, h_t, h_next in zip(a.expand_as(h).unbind(0), b.expand_as(h).unbind(0),
-                                     hs[:-1], hs[1:]):
-        torch.addcmul(b_t, a_t, h_t, out=h_next)
+    if shape[0] > 1:
+        _scan_into(h, a[:-1].expand(shape[0] - 1, *shape[1:]),
+                   b[:-1].expand(shape[0] - 1, *shape[1:]))
     return h
+
+
+def _scan_into(h: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
+    """Fill ``h[1:]`` from ``h[0]`` and the ``len(h) - 1`` steps ``a``, ``b``."""
+    steps = a.shape[0]
+    if steps <= 16:
+        hs = h.unbind(0)  # the per-step views made at once, not one indexing call each
+        for a_t, b_t, h_t, h_next in zip(a.unbind(0), b.unbind(0), hs[:-1], hs[1:]):
+            torch.addcmul(b_t, a_t, h_t, out=h_next)
+        return
+    pairs = steps // 2
+    a0, b0 = a[0::2], b[0::2]
+    a1, b1 = a[1::2][:pairs], b[1::2][:pairs]
+    even = h[0::2]  # h[0], h[2], ..., h[2 pairs]: the scan of the combined steps
+    _scan_into(even, a1 * a0[:pairs], torch.addcmul(b1, a1, b0[:pairs]))
+    odd = h[1::2]
+    torch.addcmul(b0[:odd.shape[0]], a0[:odd.shape[0]], even[:odd.shape[0]], out=odd)
 
 
 class _LinearRecurrence(torch.autograd.Function):
@@ -176,14 +201,13 @@ class _LinearRecurrence(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
         a, h = ctx.saved_tensors
-        # lam[t] = dL/dh[t] in rows 0..T-1 of one buffer whose row T is zero, so that the
+        # lam[t] = dL/dh[t], a linear recurrence backwards in time (the same scan on the
+        # reversed steps), in rows 0..T-1 of a buffer whose row T is zero, so that the
         # gradient of b (lam[t + 1], and 0 for the unused last step) is a view of it
-        lam = grad.new_empty((grad.shape[0] + 1, *grad.shape[1:]))
-        lam[-1].zero_()
-        lam[-2] = grad[-1]
-        lams, grads, steps = lam.unbind(0), grad.unbind(0), a.unbind(0)
-        for t in range(a.shape[0] - 2, -1, -1):
-            torch.addcmul(grads[t], steps[t], lams[t + 1], out=lams[t])
+        reverse = linear_scan(torch.cat([a[:-1].flip(0).expand(len(a) - 1, *h.shape[1:]),
+                                         a[-1:].expand(1, *h.shape[1:])]),
+                              torch.cat([grad[:-1].flip(0), grad[-1:]]), grad[-1])
+        lam = torch.cat([reverse.flip(0), torch.zeros_like(grad[:1])])
         grad_a = lam[1:] * h if ctx.needs_input_grad[0] else None
         grad_b = lam[1:] if ctx.needs_input_grad[1] else None
         return grad_a, grad_b, lam[0] if ctx.needs_input_grad[2] else None
