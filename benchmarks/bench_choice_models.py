@@ -26,6 +26,11 @@ neuroml minus SciPy's (negative: neuroml found a better optimum), over the subje
 SciPy fitted. All are timed in the same process, one after the other (wall and process
 CPU time); on a shared machine compare ratios from one run only.
 
+``--humans DIR`` instead times the 97 real human subjects of
+``human_two_armed_bandit_dan_loewenstein`` (about 100 trials each; the folder under
+``shared/data/real/``): ``QLearning()`` with its defaults against
+``_choice_reference.fit_all`` (the hand-tuned loop), best of ``--repeats`` runs each.
+
 Run with ``python benchmarks/bench_choice_models.py`` (``--n-subjects 200 --n-trials 500``
 for a quick run, ``--device cuda`` on a GPU machine).
 """
@@ -37,7 +42,7 @@ import time
 
 import numpy as np
 import torch
-from _choice_reference import fit_subject
+from _choice_reference import fit_all, fit_subject
 from threadpoolctl import threadpool_limits
 
 from neuroml.rl.bandit import block_probabilities
@@ -123,6 +128,34 @@ def main(n_subjects=1000, n_trials=1000, device="cpu", scipy_subjects=None, n_st
     return result
 
 
+def humans(folder: str, device: str = "cpu", repeats: int = 3) -> dict:
+    """QLearning against the per-subject SciPy loop on the 97 real human subjects."""
+    from pathlib import Path
+
+    from neuroml.rl.bandit import read_choice_engineering
+
+    df = read_choice_engineering(Path(folder))
+    first = df[df["subject"].isin(df["subject"].unique()[:3])]
+    QLearning(device=device).fit(first["choice"], first["reward"], first["subject"])  # warm-up
+    ours, theirs = [], []
+    for _ in range(repeats):
+        model, wall, cpu = timed(lambda: QLearning(random_state=0, device=device).fit(
+            df["choice"], df["reward"], df["subject"]))
+        ours.append((wall, cpu))
+        (labels, _, nll), wall, cpu = timed(lambda: fit_all(df["choice"], df["reward"],
+                                                             df["subject"]))
+        theirs.append((wall, cpu))
+    (o_wall, o_cpu), (t_wall, t_cpu) = min(ours), min(theirs)
+    excess = model.nll_.loc[labels].to_numpy() - nll
+    print(f"{len(labels)} human subjects, {len(df):,} trials; device={device}")
+    print(f"neuroml QLearning(): {o_wall:.3f} s (CPU {o_cpu:.3f} s); SciPy loop: {t_wall:.3f} s "
+          f"(CPU {t_cpu:.3f} s); ratio {t_wall / o_wall:.1f}x wall, {t_cpu / o_cpu:.1f}x CPU")
+    print(f"NLL neuroml - SciPy: max {excess.max():+.2e}; subjects worse by > 1e-3: "
+          f"{int((excess > 1e-3).sum())}")
+    return {"neuroml_s": o_wall, "scipy_s": t_wall, "ratio": t_wall / o_wall,
+            "cpu_ratio": t_cpu / o_cpu, "max_nll_excess": float(excess.max())}
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n-subjects", type=int, default=1000)
@@ -134,7 +167,13 @@ if __name__ == "__main__":
                         help="the same for the numpy-style reference (default: as above)")
     parser.add_argument("--reference", choices=["fast", "numpy", "both"], default="both")
     parser.add_argument("--n-starts", type=int, default=8)
+    parser.add_argument("--humans", metavar="DIR", default=None,
+                        help="time the 97 human subjects in DIR instead")
+    parser.add_argument("--repeats", type=int, default=3, help="runs with --humans")
     args = parser.parse_args()
+    if args.humans:
+        humans(args.humans, args.device, args.repeats)
+        raise SystemExit
     refs = ("fast", "numpy") if args.reference == "both" else (args.reference,)
     main(args.n_subjects, args.n_trials, args.device, args.scipy_subjects, args.n_starts, refs,
          args.numpy_subjects)

@@ -138,11 +138,15 @@ def nll_derivatives(trials: _Trials, theta: torch.Tensor, columns: tuple[str, ..
                 dl["perseveration_rate"] = weight * d_kernel
                 d2l[("perseveration", "perseveration_rate")] = d_kernel
                 d2l[("perseveration_rate", "perseveration_rate")] = weight * e_kernel
+        dl.update(units)
+        if n_options == 2:  # everything through the logit difference l1 - l0, per trial
+            _two_options(logits, onehot[:, 1], answered[:, 0], dl, d2l, col, f, g, H,
+                         derivatives)
+            continue
         log_p = torch.log_softmax(logits, dim=1)
         f -= (onehot * log_p).sum((0, 1))
         if not derivatives:
             continue
-        dl.update(units)
         p = log_p.exp() * answered
         resid = onehot - p  # zero on unanswered trials
         mean = {}
@@ -162,3 +166,35 @@ def nll_derivatives(trials: _Trials, theta: torch.Tensor, columns: tuple[str, ..
                 if ci != cj:
                     H[:, col[cj], col[ci]] += h
     return (f, g, H) if derivatives else (f, None, None)
+
+
+def _difference(d: torch.Tensor) -> torch.Tensor:
+    """``d[:, 1] - d[:, 0]`` of a (t, 2, n) tensor, or of a bias unit (2, 1)."""
+    return d[1] - d[0] if d.ndim == 2 else d[:, 1] - d[:, 0]
+
+
+def _two_options(logits, chose_1, answered, dl, d2l, col, f, g, H, derivatives: bool):
+    """Accumulate ``f``, ``g``, ``H`` of one block of trials for two options: with
+    ``d = l1 - l0`` and ``p1 = sigmoid(d)``, ``-log P(c) = softplus(-/+ d)``, its gradient
+    ``-(onehot_1 - p1) dd`` and Hessian ``p1 p0 dd dd^T - (onehot_1 - p1) d2d``."""
+    d = logits[:, 1] - logits[:, 0]  # (t, n)
+    f += (torch.nn.functional.softplus(d * (1 - 2 * chose_1)) * answered).sum(0)
+    if not derivatives:
+        return
+    p1 = torch.sigmoid(d)
+    resid = chose_1 - p1 * answered  # zero on unanswered trials
+    weight = p1 * (1 - p1) * answered
+    diff = {c: _difference(v) for c, v in dl.items()}
+    for c, v in diff.items():
+        g[:, col[c]] -= (resid * v).sum(0)
+    names = list(diff)
+    for i, ci in enumerate(names):
+        wi = weight * diff[ci]
+        for cj in names[i:]:
+            h = (wi * diff[cj]).sum(0)
+            second = d2l.get((ci, cj), d2l.get((cj, ci)))
+            if second is not None:
+                h = h - (resid * _difference(second)).sum(0)
+            H[:, col[ci], col[cj]] += h
+            if ci != cj:
+                H[:, col[cj], col[ci]] += h
