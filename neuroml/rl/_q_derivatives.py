@@ -59,8 +59,8 @@ def nll_derivatives(trials: _Trials, theta: torch.Tensor, columns: tuple[str, ..
     q0 : float
     n_options : int
     block : int or None, default=None
-        Trials per block; None: about 2**17 (trial, option, problem) elements per block,
-        at least 64 trials.
+        Trials per block; None: about 2**17 (trial, option, problem) elements per block on
+        the CPU (cache-sized), 2**24 on a GPU, at least 64 trials.
     derivatives : bool, default=True
         False: the negative log-likelihood only (``g`` and ``H`` are None).
 
@@ -73,8 +73,9 @@ def nll_derivatives(trials: _Trials, theta: torch.Tensor, columns: tuple[str, ..
     if "alpha_neg" in columns:
         raise ValueError("nll_derivatives: alpha_neg makes the recursion nonlinear.")
     n, P = theta.shape
-    if block is None:
-        block = max(64, 2**17 // max(1, n_options * n))
+    if block is None:  # CPU: cache-sized blocks; GPU: few blocks (each costs kernel launches)
+        budget = 2**17 if theta.device.type == "cpu" else 2**24
+        block = max(64, budget // max(1, n_options * n))
     like = dict(dtype=theta.dtype, device=theta.device)
     col = {c: j for j, c in enumerate(columns)}
     par = {c: theta[:, j] for c, j in col.items()}
