@@ -45,6 +45,10 @@ else
     step python benchmarks/bench_encoding.py --device cuda
     step python benchmarks/bench_choice_models.py --device cuda --scipy-subjects 100 --numpy-subjects 20
 fi
+humans=../shared/data/real/human_two_armed_bandit_dan_loewenstein
+if [[ -d "$humans" ]]; then  # the 97 real bandit subjects, where the shared data are
+    step python benchmarks/bench_choice_models.py --device cuda --humans "$humans"
+fi
 step python benchmarks/consistency_across_seeds.py --device cuda --seeds 10
 
 echo
