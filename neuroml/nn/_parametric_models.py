@@ -205,10 +205,12 @@ def _sine_init_block(x, Y, w, n_starts):
     n_freq = power.shape[1]
     if n_starts == 1 or n_freq <= 3:  # the highest point (frequency 0 is not a sine)
         idx = power[:, 1:].argmax(1, keepdim=True) + 1
-    else:  # one start per local maximum, highest first
-        inner = power[:, 1:-1]
-        peak = (inner >= power[:, :-2]) & (inner >= power[:, 2:])
-        idx = _best(-torch.where(peak, inner, inner - inner.amax(1, keepdim=True) - 1).T,
+    else:  # one start per local maximum (the last frequency included), highest first
+        above = power[:, 1:]
+        edge = torch.full_like(above[:, :1], -math.inf)
+        peak = (above >= torch.cat([edge, above[:, :-1]], 1)) & \
+            (above >= torch.cat([above[:, 1:], edge], 1))
+        idx = _best(-torch.where(peak, above, above - above.amax(1, keepdim=True) - 1).T,
                     n_starts) + 1
     freq = idx.to(x.dtype)
     if n_freq > 2:  # a parabola through the log power at idx - 1, idx, idx + 1
@@ -231,7 +233,9 @@ def _sine_init_block(x, Y, w, n_starts):
     A = A.reshape(-1, 3, m)
     M = (A if w is None else A * w) @ A[:, :2].mT  # (N * S, 3, 2)
     ss, sc, cc, sy, cy = M[:, 0, 0], M[:, 0, 1], M[:, 1, 1], M[:, 2, 0], M[:, 2, 1]
-    det = (ss * cc - sc * sc).clamp_min(1e-12 * (ss * cc).clamp_min(torch.finfo(x.dtype).tiny))
+    ridge = 1e-12 * (ss + cc) + torch.finfo(x.dtype).tiny  # a sine (or cosine) that vanishes
+    ss, cc = ss + ridge, cc + ridge                       # on every x: no runaway amplitude
+    det = ss * cc - sc * sc
     coef_s, coef_c = (cc * sy - sc * cy) / det, (ss * cy - sc * sy) / det
     amplitude = torch.hypot(coef_s, coef_c).reshape(n_neurons, n_starts)
     phase = torch.atan2(coef_c, coef_s).reshape(n_neurons, n_starts)

@@ -112,8 +112,10 @@ def nll_derivatives(trials: _Trials, theta: torch.Tensor, columns: tuple[str, ..
             b = b + (par["forget"] * q0) * unchosen
             slope["forget"] = -unchosen
         values, Q = _scan(a, b, Q)
-        forcing = {"alpha": onehot * (reward - values)}
-        if "forget" in par:
+        forcing = {}
+        if "alpha" in rates:
+            forcing["alpha"] = onehot * (reward - values)
+        if "forget" in rates:
             forcing["forget"] = unchosen * (q0 - values)
         dl = {"beta": values}  # d logits / d parameter, broadcastable to (t, K, n)
         d2l = {}               # the nonzero second derivatives of the logits

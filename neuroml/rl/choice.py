@@ -309,7 +309,9 @@ class QLearning(NeuroMLEstimator):
         def nll_exact(x, subj, derivatives=True):
             """NLL, gradient and Hessian at ``x`` (m, P) (unconstrained) of the problems of
             subjects ``subj``, by forward-mode recursions (models without alpha_neg)."""
-            step = max(1, chunk // (2 * K))
+            # CPU: as nll; GPU: up to 2**24 (trial, option, problem) elements in a block of
+            # 64 trials (nll_derivatives' smallest)
+            step = max(1, chunk // (2 * K) if dev.type == "cpu" else 2**18 // K)
             width = hi_t - lo_t
 
             def block(a):

@@ -186,10 +186,10 @@ def _scan_into(h: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
 
 class _LinearRecurrence(torch.autograd.Function):
     """States ``h[0] = h0``, ``h[t + 1] = a[t] * h[t] + b[t]`` for ``t < T - 1``, as one
-    autograd node: the forward pass is one fused operation per step written into one
-    buffer, the backward pass the adjoint recursion ``lam[t] = g[t] + a[t] * lam[t + 1]``,
-    one operation per step (autograd through the loop would record several nodes per
-    step and replay them one by one)."""
+    autograd node: the forward pass is :func:`linear_scan`, the backward pass the adjoint
+    recursion ``lam[t] = g[t] + a[t] * lam[t + 1]``, the same scan reversed (autograd
+    through the loop would record several nodes per step and replay them one by one). The
+    backward pass is differentiable itself (Hessians through :func:`q_learning`)."""
 
     @staticmethod
     def forward(ctx, a, b, h0):
@@ -198,15 +198,16 @@ class _LinearRecurrence(torch.autograd.Function):
         return h
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
         a, h = ctx.saved_tensors
         # lam[t] = dL/dh[t], a linear recurrence backwards in time (the same scan on the
-        # reversed steps), in rows 0..T-1 of a buffer whose row T is zero, so that the
-        # gradient of b (lam[t + 1], and 0 for the unused last step) is a view of it
-        reverse = linear_scan(torch.cat([a[:-1].flip(0).expand(len(a) - 1, *h.shape[1:]),
-                                         a[-1:].expand(1, *h.shape[1:])]),
-                              torch.cat([grad[:-1].flip(0), grad[-1:]]), grad[-1])
+        # reversed steps, itself a _LinearRecurrence so that second derivatives exist), in
+        # rows 0..T-1 of a buffer whose row T is zero, so that the gradient of b (lam[t + 1],
+        # and 0 for the unused last step) is a view of it
+        rest = h.shape[1:]
+        steps = torch.cat([a[:-1].flip(0).expand(len(a) - 1, *rest), a[-1:].expand(1, *rest)])
+        reverse = _LinearRecurrence.apply(steps, torch.cat([grad[:-1].flip(0), grad[-1:]]),
+                                          grad[-1])
         lam = torch.cat([reverse.flip(0), torch.zeros_like(grad[:1])])
         grad_a = lam[1:] * h if ctx.needs_input_grad[0] else None
         grad_b = lam[1:] if ctx.needs_input_grad[1] else None

@@ -390,3 +390,27 @@ def test_sample_order_does_not_change_the_fit(case):
     np.testing.assert_allclose(shuffled.loss_, ref.loss_, rtol=1e-9)
     if case == "sine":  # the last block of neurons is fitted as well as the first
         assert np.median(ref.r2_[-100:]) > 0.8 and np.median(ref.r2_[:100]) > 0.8
+
+
+@pytest.mark.parametrize("frequency, n_starts", [(0.3, 1), (0.3, 4), (0.5, 4)])
+def test_sine_below_one_cycle_is_found_with_any_number_of_starts(frequency, n_starts):
+    """Less than one cycle over the range: the lowest frequencies are peaks too."""
+    x = np.linspace(0, 5, 60)
+    y = np.sin(frequency * x + 0.3)[:, None] + 0.01 * np.random.default_rng(0).normal(size=(60, 1))
+    fit = ParametricRegressor("sine", n_starts=n_starts, **CPU).fit(x, y)
+    assert fit.r2_[0] > 0.99
+    assert fit.params_["frequency"].iloc[0] == pytest.approx(frequency, rel=0.05)
+
+
+@pytest.mark.parametrize("n_starts", [1, 3])
+def test_sine_at_the_nyquist_frequency_keeps_a_finite_amplitude(n_starts):
+    """cos(pi x) on integers: sin(pi x) vanishes on every sample, so the guess must not
+    divide by it (it once started, and stayed, at an amplitude of 1e12). At this frequency
+    only amplitude * sin(phase) is identified (sin(pi x + p) = cos(pi x) sin p)."""
+    x = np.arange(20.0)
+    y = (2.0 * np.cos(np.pi * x))[:, None] + 0.05 * np.random.default_rng(1).normal(size=(20, 1))
+    fit = ParametricRegressor("sine", n_starts=n_starts, **CPU).fit(x, y)
+    p = fit.params_.iloc[0]
+    assert fit.r2_[0] > 0.99
+    assert p["amplitude"] < 10
+    assert p["amplitude"] * abs(np.sin(p["phase"])) == pytest.approx(2.0, abs=0.05)

@@ -211,15 +211,36 @@ def test_linear_recurrence_gradient_is_exact():
     from neuroml.rl.q_learning import _LinearRecurrence
 
     gen = torch.Generator().manual_seed(0)
-    a = torch.rand(7, 2, 3, dtype=torch.float64, generator=gen).requires_grad_()
-    b = torch.randn(7, 2, 3, dtype=torch.float64, generator=gen).requires_grad_()
-    h0 = torch.randn(2, 3, dtype=torch.float64, generator=gen).requires_grad_()
-    assert torch.autograd.gradcheck(_LinearRecurrence.apply, (a, b, h0))
-    h = _LinearRecurrence.apply(a, b, h0)
-    expected = [h0]
-    for t in range(6):
-        expected.append(a[t] * expected[-1] + b[t])
-    torch.testing.assert_close(h, torch.stack(expected), rtol=1e-12, atol=1e-12)
+    for T in (7, 40):  # 40: past the 16 sequential steps, through the doubling scan
+        a = torch.rand(T, 2, 1, dtype=torch.float64, generator=gen).requires_grad_()  # broadcast
+        b = torch.randn(T, 2, 3, dtype=torch.float64, generator=gen).requires_grad_()
+        h0 = torch.randn(2, 3, dtype=torch.float64, generator=gen).requires_grad_()
+        assert torch.autograd.gradcheck(_LinearRecurrence.apply, (a, b, h0))
+        assert torch.autograd.gradgradcheck(_LinearRecurrence.apply, (a, b, h0))
+        h = _LinearRecurrence.apply(a, b, h0)
+        expected = [h0.expand(2, 3)]
+        for t in range(T - 1):
+            expected.append(a[t] * expected[-1] + b[t])
+        torch.testing.assert_close(h, torch.stack(expected), rtol=1e-12, atol=1e-12)
+
+
+def test_hessian_through_q_learning_equals_the_forward_mode_one():
+    """Second derivatives through q_learning's autograd path (the linear recurrence's
+    differentiable backward) against nll_derivatives' forward-mode recursions."""
+    from neuroml.rl._q_derivatives import nll_derivatives
+    from neuroml.rl.q_learning import _prepare
+
+    choices, rewards = _bandit(60, seed=4)
+    theta = torch.tensor([0.3, 4.0], dtype=torch.float64)
+
+    def nll(t):
+        return -q_learning(choices, rewards, t[0], t[1]).log_likelihood.sum()
+
+    hessian = torch.autograd.functional.hessian(nll, theta)
+    trials = _prepare(torch.as_tensor(np.asarray(choices))[None].long(),
+                      torch.as_tensor(np.asarray(rewards, dtype=float))[None], 2)
+    _, _, H = nll_derivatives(trials, theta[None], ("alpha", "beta"), 0.5, 2)
+    torch.testing.assert_close(hessian, H[0], rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("extra", [{}, {"forget": 0.2},
