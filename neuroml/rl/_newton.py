@@ -20,7 +20,7 @@ _HOPELESS = 1.0   # a restart predicted to stay this far (NLL) above its subject
 
 
 def minimize(fun, x0: torch.Tensor, free: torch.Tensor, max_iter: int, tol: float,
-              group: int = 1, hessian: bool = False):
+              group: int = 1, hessian: bool = False, settled: float = float("inf")):
     """Minimise ``n`` independent smooth functions at once, each by its own damped Newton.
 
     Each round evaluates, for every active problem, the value and gradient at its trial
@@ -50,6 +50,10 @@ def minimize(fun, x0: torch.Tensor, free: torch.Tensor, max_iter: int, tol: floa
     tol : float
     group : int, default=1
         Consecutive problems in groups of this size are restarts of one subject.
+    settled : float, default=inf
+        A restart is judged hopeless only once its largest gradient component is at most
+        ``settled`` (far from its optimum the Newton model's prediction can be myopic: in a
+        long valley a restart goes much further than twice what it predicts).
 
     Returns
     -------
@@ -95,7 +99,7 @@ def minimize(fun, x0: torch.Tensor, free: torch.Tensor, max_iter: int, tol: floa
     converged = (g.abs().amax(1) <= tol) | (pred <= 1e-4 * tol)
     active = ~converged & torch.isfinite(f)
     if group > 1:
-        active &= ~_hopeless(f, pred, active, group)
+        active &= ~(_hopeless(f, pred, active, group) & (g.abs().amax(1) <= settled))
     batch = torch.nonzero(active).flatten()
     while batch.numel():
         x_try = (x[batch] + d[batch]).clamp(-LIMIT, LIMIT)
@@ -119,7 +123,7 @@ def minimize(fun, x0: torch.Tensor, free: torch.Tensor, max_iter: int, tol: floa
         active &= ~converged & (n_iter < max_iter)
         if group > 1:
             active &= ~_merged(x, f, active, group)
-            active &= ~_hopeless(f, pred, active, group)
+            active &= ~(_hopeless(f, pred, active, group) & (g.abs().amax(1) <= settled))
         batch = torch.nonzero(active).flatten()
     return x, f, n_iter, converged
 

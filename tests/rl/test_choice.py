@@ -332,3 +332,21 @@ def test_cuda_fit_matches_cpu():
                               torch.tensor(sim["reward"].to_numpy(), device="cuda"),
                               sim["subject"])
     assert proba.device.type == "cuda"
+
+
+def test_extended_model_finds_the_corner_optimum_of_a_human_subject():
+    """alpha_neg on a real subject whose best fit is in a corner of the bounds (alpha_neg
+    at 0, beta at 50): restarts are pruned for trailing only once their gradient is small
+    (pruned sooner, this subject ended 26.6 above SciPy's 27-start grid)."""
+    if not HUMANS.is_dir():
+        pytest.skip(f"{HUMANS} is not available")
+    df = read_choice_engineering(HUMANS)
+    label = "1548316696_47"
+    rows = df[df["subject"] == label]
+    columns = ("alpha", "alpha_neg", "beta")
+    _, scipy_nll, _ = _reference().fit_subject(rows["choice"].to_numpy(),
+                                               rows["reward"].to_numpy(), columns, 0.5, 2)
+    model = QLearning(columns, random_state=0, device="cpu").fit(df["choice"], df["reward"],
+                                                                 df["subject"])
+    assert model.nll_.loc[label] <= scipy_nll + 1e-3
+    assert model.params_.loc[label, "beta"] == pytest.approx(50.0, abs=0.1)
