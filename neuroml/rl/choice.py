@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .._parallel import run_blocks, threads_for
+from .._parallel import available_threads, run_blocks, threads_for
 from .._validation import Interval
 from ..base import NeuroMLEstimator
 from ..device import resolve_device, seed_from, to_numpy
@@ -316,6 +316,8 @@ class QLearning(NeuroMLEstimator):
             # CPU: as nll; GPU: up to 2**24 (trial, option, problem) elements in a block of
             # 64 trials (nll_derivatives' smallest)
             step = max(1, chunk // (2 * K) if dev.type == "cpu" else 2**18 // K)
+            if dev.type == "cpu" and x.shape[0] >= 256:  # at least one block per thread
+                step = min(step, -(-x.shape[0] // available_threads()))
             width = hi_t - lo_t
 
             def block(a):
