@@ -145,30 +145,43 @@ def nll_derivatives(trials: _Trials, theta: torch.Tensor, columns: tuple[str, ..
         if n_options == 2:  # everything through the logit difference l1 - l0, per trial
             _two_options(logits, onehot[:, 1], answered[:, 0], dl, d2l, col, f, g, H,
                          derivatives)
-            continue
-        log_p = torch.log_softmax(logits, dim=1)
-        f -= (onehot * log_p).sum((0, 1))
-        if not derivatives:
-            continue
-        p = log_p.exp() * answered
-        resid = onehot - p  # zero on unanswered trials
-        mean = {}
-        for c, d in dl.items():
-            g[:, col[c]] -= (resid * d).sum((0, 1))
-            mean[c] = (p * d).sum(1)  # (t, n)
-        names = list(dl)
-        for i, ci in enumerate(names):
-            for cj in names[i:]:
-                # -d2 log P: the covariance of the logit derivatives under p, minus the
-                # second derivatives weighted by the residuals
-                h = ((p * dl[ci] * dl[cj]).sum(1) - mean[ci] * mean[cj]).sum(0)
-                second = d2l.get((ci, cj), d2l.get((cj, ci)))
-                if second is not None:
-                    h = h - (resid * second).sum((0, 1))
-                H[:, col[ci], col[cj]] += h
-                if ci != cj:
-                    H[:, col[cj], col[ci]] += h
+        else:
+            _many_options(logits, onehot, answered, dl, d2l, col, f, g, H, derivatives)
     return (f, g, H) if derivatives else (f, None, None)
+
+
+def _accumulate(g, H, col, dl, d2l, weighted, covariance) -> None:
+    """Add one block's terms to ``g`` and ``H`` (the negative log-likelihood's): ``g`` gets
+    ``-weighted(dl_c)`` (the logit derivatives weighted by the residuals, summed); ``H``
+    gets the covariance of the logit derivatives under p minus the residual-weighted
+    second derivatives, ``covariance(ci, cj) - weighted(d2l_ij)``, filled symmetrically."""
+    for c, d in dl.items():
+        g[:, col[c]] -= weighted(d)
+    names = list(dl)
+    for i, ci in enumerate(names):
+        for cj in names[i:]:
+            h = covariance(ci, cj)
+            second = d2l.get((ci, cj), d2l.get((cj, ci)))
+            if second is not None:
+                h = h - weighted(second)
+            H[:, col[ci], col[cj]] += h
+            if ci != cj:
+                H[:, col[cj], col[ci]] += h
+
+
+def _many_options(logits, onehot, answered, dl, d2l, col, f, g, H, derivatives: bool):
+    """Accumulate ``f``, ``g``, ``H`` of one block of trials for any number of options:
+    ``-log P(c) = -log_softmax(l)_c``, its gradient ``-sum_k (onehot_k - p_k) dl_k`` and
+    Hessian ``Cov_p(dl, dl) - sum_k (onehot_k - p_k) d2l_k``."""
+    log_p = torch.log_softmax(logits, dim=1)
+    f -= (onehot * log_p).sum((0, 1))
+    if not derivatives:
+        return
+    p = log_p.exp() * answered
+    resid = onehot - p  # zero on unanswered trials
+    mean = {c: (p * d).sum(1) for c, d in dl.items()}  # (t, n)
+    _accumulate(g, H, col, dl, d2l, lambda d: (resid * d).sum((0, 1)),
+                lambda ci, cj: ((p * dl[ci] * dl[cj]).sum(1) - mean[ci] * mean[cj]).sum(0))
 
 
 def _difference(d: torch.Tensor) -> torch.Tensor:
@@ -188,16 +201,5 @@ def _two_options(logits, chose_1, answered, dl, d2l, col, f, g, H, derivatives: 
     resid = chose_1 - p1 * answered  # zero on unanswered trials
     weight = p1 * (1 - p1) * answered
     diff = {c: _difference(v) for c, v in dl.items()}
-    for c, v in diff.items():
-        g[:, col[c]] -= (resid * v).sum(0)
-    names = list(diff)
-    for i, ci in enumerate(names):
-        wi = weight * diff[ci]
-        for cj in names[i:]:
-            h = (wi * diff[cj]).sum(0)
-            second = d2l.get((ci, cj), d2l.get((cj, ci)))
-            if second is not None:
-                h = h - (resid * _difference(second)).sum(0)
-            H[:, col[ci], col[cj]] += h
-            if ci != cj:
-                H[:, col[cj], col[ci]] += h
+    _accumulate(g, H, col, dl, d2l, lambda v: (resid * _difference(v)).sum(0),
+                lambda ci, cj: (weight * diff[ci] * diff[cj]).sum(0))

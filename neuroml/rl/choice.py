@@ -50,6 +50,15 @@ _SETTLED = 0.1
 
 
 
+def _over_blocks(block, n: int, step: int, dim: int = 0) -> tuple:
+    """``block(a)`` for ``a = 0, step, 2 step, ... < n``, each a tuple of tensors (or None),
+    concatenated along ``dim``. Several blocks run in parallel pool threads (torch releases
+    the GIL in its operations); a GPU gets one."""
+    starts = list(range(0, n, step))
+    out = run_blocks(block, starts) if len(starts) > 1 else [block(0)]
+    return tuple(None if parts[0] is None else torch.cat(parts, dim) for parts in zip(*out))
+
+
 def _diverse_best(cand: torch.Tensor, score: torch.Tensor, R: int, delta: float):
     """Indices ``(n, R)`` of ``R`` of each subject's candidates ``(n, C, P)``: greedily the
     lowest ``score`` among those at least ``delta`` away from every one taken (the lowest
@@ -85,9 +94,10 @@ class QLearning(NeuroMLEstimator):
     ``P = softmax(beta Q + bias + perseveration CK)`` (see
     :func:`~neuroml.rl.q_learning.q_learning` for every term). All subjects x
     ``n_starts`` restarts are fit in one batched optimisation on ``device``: parameters
-    go through a sigmoid into their bounds, autograd runs through the trial recursion,
-    each problem has its own damped Newton steps and convergence test; the best restart
-    of each subject is kept. float64 throughout.
+    go through a sigmoid into their bounds, exact gradients and Hessians come from one
+    pass over the trials (without ``alpha_neg``; with it, autograd through the recursion
+    and a finite-difference Hessian), each problem has its own damped Newton steps and
+    convergence test; the best restart of each subject is kept. float64 throughout.
 
     Parameters
     ----------
@@ -114,10 +124,12 @@ class QLearning(NeuroMLEstimator):
         and the restarts are the lowest-NLL candidates that lie apart from each other
         (distinct basins; an optimum near a bound has its own). A restart stops early
         when it meets another restart of its subject or when its Newton model cannot
-        bring it within 1 (NLL) of its subject's best.
+        bring it within 1 (NLL) of its subject's best (with three or more parameters,
+        only once its gradient is small: far from an optimum that forecast is myopic).
     max_iter : int, default=200
-        Evaluations per (subject, restart) problem (each one batched call: the NLL and
-        its gradient at the trial point and at ``P`` finite-difference neighbours).
+        Evaluations per (subject, restart) problem (each one batched call: the NLL, its
+        gradient and Hessian at the trial point; with ``alpha_neg`` the NLL and gradient
+        there and at ``P`` finite-difference neighbours).
     tol : float, default=1e-6
         A problem has converged when the largest gradient component of its NLL with
         respect to the unconstrained (pre-sigmoid) parameters is below ``tol``, or when
@@ -303,12 +315,7 @@ class QLearning(NeuroMLEstimator):
                 ga = torch.autograd.grad(fa.sum(), xa)[0] if grad else None
                 return fa.detach(), ga
 
-            starts = list(range(0, x.shape[1], step))
-            # CPU: blocks of problems in parallel threads (torch releases the GIL in its
-            # operations); one block on a GPU
-            out = run_blocks(block, starts) if len(starts) > 1 else [block(0)]
-            return (torch.cat([o[0] for o in out], 1),
-                    torch.cat([o[1] for o in out], 1) if grad else None)
+            return _over_blocks(block, x.shape[1], step, dim=1)
 
         def nll_exact(x, subj, derivatives=True):
             """NLL, gradient and Hessian at ``x`` (m, P) (unconstrained) of the problems of
@@ -327,15 +334,13 @@ class QLearning(NeuroMLEstimator):
                                                                           fixed_t[sa]),
                                           columns, float(self.q0), K, derivatives=derivatives)
                 if not derivatives:
-                    return f, f, f
+                    return f, None, None
                 s = torch.sigmoid(xa)
                 d1 = width * s * (1 - s)  # d theta / dx, and its derivative below
                 H = H * d1[:, :, None] * d1[:, None, :] + torch.diag_embed(g * d1 * (1 - 2 * s))
                 return f, g * d1, H
 
-            starts = list(range(0, x.shape[0], step))
-            out = run_blocks(block, starts) if len(starts) > 1 else [block(0)]
-            return tuple(torch.cat([o[i] for o in out]) for i in range(3))
+            return _over_blocks(block, x.shape[0], step)
 
         # restarts: of _SCREEN * n_starts Latin-hypercube candidates per subject (uniform in
         # the unconstrained space over [-_SPREAD, _SPREAD]), the lowest-NLL ones that lie
