@@ -16,21 +16,28 @@ _MAX_STEP = 5.0   # largest step of one unconstrained coordinate per iteration
 LIMIT = 30.0     # unconstrained values stay in [-30, 30] (sigmoid within 1e-13 of a bound)
 _FD = 1e-5        # finite-difference step of the Hessian (from exact gradients)
 _MERGE = 0.2      # restarts of one subject this close (unconstrained units) merge
+_LENGTHS = (1.0, 2.0, 4.0, 8.0, 0.5, 0.25)  # step lengths tried at once by small batches
 _HOPELESS = 1.0   # a restart predicted to stay this far (NLL) above its subject's best stops
 
 
 def minimize(fun, x0: torch.Tensor, free: torch.Tensor, max_iter: int, tol: float,
-              group: int = 1, hessian: bool = False, settled: float = float("inf")):
+              group: int = 1, hessian: bool = False, settled: float = float("inf"),
+              search: int = 0):
     """Minimise ``n`` independent smooth functions at once, each by its own damped Newton.
 
     Each round evaluates, for every active problem, the value and gradient at its trial
     point and at that point moved by ``_FD`` along each free coordinate (one batched call
     of ``fun``): the gradient differences give the Hessian (or ``fun`` gives the exact
-    Hessian, ``hessian=True``), so an accepted point comes with its Newton step ready. The step is ``-(|H| + mu I)^-1 g`` (``|H|``: the Hessian
-    with its eigenvalues made positive), capped at ``_MAX_STEP``; ``mu`` is a
-    Levenberg-Marquardt damping per problem, decreased after good steps and increased
-    after rejected ones. A problem has converged when its largest gradient component is at
-    most ``tol`` or its next Newton step promises less than ``1e-4 tol`` (the NLL is then
+    Hessian, ``hessian=True``), so an accepted point comes with its Newton step ready.
+    The step is ``-(|H| + mu I)^-1 g`` (``|H|``: the Hessian with its eigenvalues made
+    positive), capped at ``_MAX_STEP``; ``mu`` is a Levenberg-Marquardt damping per
+    problem, decreased after good steps and increased after rejected ones. While at
+    most ``search`` problems are active (a batch so small that a call costs its fixed
+    overhead, not its arithmetic), each round evaluates the step at every length of
+    ``_LENGTHS`` in one call and keeps the lowest value: a line search in parallel,
+    which crosses flat valleys and a sigmoid's tail (where a Newton step moves about one
+    unit) in fewer rounds. A problem has converged when its largest gradient component
+    is at most ``tol`` or its next Newton step promises less than ``1e-4 tol`` (the NLL is then
     within rounding of its optimum). It also stops when no step decreases it any more,
     after ``max_iter`` rounds, when it comes within ``_MERGE`` of a better problem of
     its group (restarts of one subject that met in one basin: one of them goes on), or
@@ -100,32 +107,58 @@ def minimize(fun, x0: torch.Tensor, free: torch.Tensor, max_iter: int, tol: floa
     active = ~converged & torch.isfinite(f)
     if group > 1:
         active &= ~(_hopeless(f, pred, active, group) & (g.abs().amax(1) <= settled))
-    batch = torch.nonzero(active).flatten()
-    while batch.numel():
-        x_try = (x[batch] + d[batch]).clamp(-LIMIT, LIMIT)
-        f_try, g_try, H_try = evaluate(x_try, batch)
-        live = active[batch]
-        n_iter[batch[live]] += 1
-        gain = f[batch] - f_try
-        ok = torch.isfinite(f_try) & (gain >= 1e-4 * pred[batch]) & (gain > 0) & live
-        acc = batch[ok]
-        ratio = gain[ok] / pred[acc].clamp(min=1e-300)
-        damp[acc] = torch.where(ratio > 0.75, damp[acc] / 4,
-                                torch.where(ratio < 0.25, damp[acc] * 2, damp[acc])).clamp(1e-8)
-        x[acc], f[acc], g[acc], H[acc] = x_try[ok], f_try[ok], g_try[ok], H_try[ok]
-        rej = batch[~ok & live]
-        damp[rej] = (damp[rej] * 8).clamp(min=1e-2)
-        upd = batch[live]
-        d[upd], pred[upd] = newton(g[upd], H[upd], damp[upd])
-        converged[acc] = (g[acc].abs().amax(1) <= tol) | (pred[acc] <= 1e-4 * tol)
-        stalled = d[upd].abs().amax(1) < 1e-12
-        active[upd[stalled]] = False
-        active &= ~converged & (n_iter < max_iter)
+    # the active problems' state, compacted when some of them stop
+    idx = torch.nonzero(active).flatten()
+    xa, fa, ga, Ha, da, pa, dampa, na = (v[idx] for v in (x, f, g, H, d, pred, damp, n_iter))
+    while idx.numel():
+        if idx.numel() <= search:  # overhead-bound: every length of the step at once
+            x_try, f_try, g_try, H_try = _best_length(evaluate, xa, da, idx)
+        else:
+            x_try = (xa + da).clamp(-LIMIT, LIMIT)
+            f_try, g_try, H_try = evaluate(x_try, idx)
+        na = na + 1
+        gain = fa - f_try
+        ok = torch.isfinite(f_try) & (gain >= 1e-4 * pa) & (gain > 0)
+        ratio = gain / pa.clamp(min=1e-300)
+        dampa = torch.where(ok, torch.where(ratio > 0.75, dampa / 4, torch.where(
+            ratio < 0.25, dampa * 2, dampa)).clamp(min=1e-8), (dampa * 8).clamp(min=1e-2))
+        xa = torch.where(ok[:, None], x_try, xa)
+        fa = torch.where(ok, f_try, fa)
+        ga = torch.where(ok[:, None], g_try, ga)
+        Ha = torch.where(ok[:, None, None], H_try, Ha)
+        da, pa = newton(ga, Ha, dampa)
+        conv = ok & ((ga.abs().amax(1) <= tol) | (pa <= 1e-4 * tol))
+        stop = conv | (da.abs().amax(1) < 1e-12) | (na >= max_iter)
         if group > 1:
-            active &= ~_merged(x, f, active, group)
-            active &= ~(_hopeless(f, pred, active, group) & (g.abs().amax(1) <= settled))
-        batch = torch.nonzero(active).flatten()
+            x[idx], f[idx] = xa, fa
+            active[idx] = ~stop
+            owner = idx // group
+            if bool((owner[1:] == owner[:-1]).any()):  # some subject has two restarts left
+                stop |= _merged(x, f, active, group)[idx]
+            best = torch.where(torch.isfinite(f), f, torch.inf).reshape(-1, group).amin(1)
+            stop |= ((fa - 2 * pa > best[owner] + _HOPELESS)
+                     & (ga.abs().amax(1) <= settled))
+        if stop.any():
+            out = idx[stop]
+            x[out], f[out], n_iter[out], converged[out] = xa[stop], fa[stop], na[stop], conv[stop]
+            active[out] = False
+            keep = ~stop
+            idx = idx[keep]
+            xa, fa, ga, Ha, da, pa, dampa, na = (v[keep] for v in (xa, fa, ga, Ha, da, pa,
+                                                                   dampa, na))
     return x, f, n_iter, converged
+
+
+def _best_length(evaluate, x, d, index):
+    """The trial point, value, gradient and Hessian of the best of the steps ``d`` scaled by
+    each of ``_LENGTHS`` from ``x`` (one call of ``evaluate`` for all)."""
+    m, P = x.shape
+    lengths = torch.tensor(_LENGTHS, dtype=x.dtype, device=x.device)
+    x_all = (x + lengths[:, None, None] * d).clamp(-LIMIT, LIMIT).reshape(-1, P)
+    f, g, H = evaluate(x_all, index.repeat(len(_LENGTHS)))
+    f = torch.where(torch.isfinite(f), f, torch.inf).reshape(-1, m)
+    best = torch.argmin(f, 0) * m + torch.arange(m, device=x.device)
+    return x_all[best], f.reshape(-1)[best], g[best], H[best]
 
 
 def _merged(x: torch.Tensor, f: torch.Tensor, active: torch.Tensor, group: int):

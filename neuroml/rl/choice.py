@@ -47,6 +47,9 @@ _SPREAD = 4.0     # candidates uniform over [-4, 4] before the sigmoid: 1.8 % to
 # this small: on the 97 humans, pruning earlier left 2-3 subjects per extended model up to
 # 26 NLL above SciPy's grid fit; two-parameter fits lost nothing to early pruning.
 _SETTLED = 0.1
+# Batches of fewer (problem x trial) elements than this cost a round's fixed overhead more
+# than its arithmetic: their rounds try several step lengths at once.
+_SEARCH = 2**11
 
 
 
@@ -363,7 +366,8 @@ class QLearning(NeuroMLEstimator):
                 (lambda x, index: nll_exact(x, index // R)) if exact else
                 (lambda x, index: nll(x, index // R)), x0, free, int(self.max_iter),
                 float(self.tol), group=R, hessian=exact,
-                settled=_SETTLED if P >= 3 else float("inf"))
+                settled=_SETTLED if P >= 3 else float("inf"),
+                search=_SEARCH // trials.onehot.shape[0])
         f = torch.where(torch.isfinite(f), f, torch.full_like(f, np.inf)).reshape(S, R)
         best = torch.argmin(f, dim=1)
         rows = torch.arange(S, device=dev) * R + best
