@@ -33,10 +33,11 @@ __all__ = ["nll_derivatives"]
 _VALUE_RATES = ("alpha", "forget")
 
 
-def _scan(a: torch.Tensor, b: torch.Tensor, h0) -> tuple[torch.Tensor, torch.Tensor]:
-    """The states of one block of trials and the state after its last trial."""
+def _scan(a: torch.Tensor, b: torch.Tensor, h0, carry: bool = True):
+    """The states of one block of trials and (``carry``: else None) the state after its
+    last trial."""
     h = linear_scan(a, b, h0)
-    return h, torch.addcmul(b[-1], a[-1], h[-1])
+    return h, torch.addcmul(b[-1], a[-1], h[-1]) if carry else None
 
 
 def nll_derivatives(trials: _Trials, theta: torch.Tensor, columns: tuple[str, ...], q0: float,
@@ -83,11 +84,11 @@ def nll_derivatives(trials: _Trials, theta: torch.Tensor, columns: tuple[str, ..
     pairs = [(ci, cj) for i, ci in enumerate(rates) for cj in rates[i:]]
     pers = "perseveration" in par
     biases = ["bias"] if "bias" in par else [c for c in columns if c.startswith("bias_")]
-    offsets, units = torch.zeros(n_options, n, **like), {}
+    offsets, units = None, {}
     for k, c in enumerate(biases, start=1):  # option k's logit moves with bias_k
         units[c] = torch.zeros(n_options, 1, **like)
         units[c][k] = 1.0
-        offsets = offsets + units[c] * par[c]
+        offsets = units[c] * par[c] if offsets is None else offsets + units[c] * par[c]
     # the recursions' states before the next block: values, their first and second
     # derivatives by the value learning rates, the kernel and its two derivatives
     Q = torch.full((n_options, n), float(q0), **like)
@@ -98,7 +99,9 @@ def nll_derivatives(trials: _Trials, theta: torch.Tensor, columns: tuple[str, ..
     g = torch.zeros(n, P, **like)
     H = torch.zeros(n, P, P, **like)
     beta = par["beta"]
-    for t0 in range(0, trials.onehot.shape[0], block):
+    n_trials = trials.onehot.shape[0]
+    for t0 in range(0, n_trials, block):
+        carry = t0 + block < n_trials  # another block follows
         onehot = trials.onehot[t0:t0 + block]  # (t, K, n)
         answered = trials.answered[t0:t0 + block, None]
         reward = trials.reward[t0:t0 + block, None]
@@ -111,7 +114,7 @@ def nll_derivatives(trials: _Trials, theta: torch.Tensor, columns: tuple[str, ..
             a = a - par["forget"] * unchosen
             b = b + (par["forget"] * q0) * unchosen
             slope["forget"] = -unchosen
-        values, Q = _scan(a, b, Q)
+        values, Q = _scan(a, b, Q, carry)
         forcing = {}
         if "alpha" in rates:
             forcing["alpha"] = onehot * (reward - values)
@@ -121,22 +124,23 @@ def nll_derivatives(trials: _Trials, theta: torch.Tensor, columns: tuple[str, ..
         d2l = {}               # the nonzero second derivatives of the logits
         first = {}
         for c in rates:
-            first[c], D[c] = _scan(a, forcing[c], D[c])
+            first[c], D[c] = _scan(a, forcing[c], D[c], carry)
             dl[c] = beta * first[c]
             d2l[(c, "beta")] = first[c]
         for ci, cj in pairs:
-            second, E[(ci, cj)] = _scan(a, slope[ci] * first[cj] + slope[cj] * first[ci],
-                                        E[(ci, cj)])
+            cross = (2 * slope[ci] * first[ci] if ci == cj
+                     else slope[ci] * first[cj] + slope[cj] * first[ci])
+            second, E[(ci, cj)] = _scan(a, cross, E[(ci, cj)], carry)
             d2l[(ci, cj)] = beta * second
-        logits = beta * values + offsets
+        logits = beta * values if offsets is None else beta * values + offsets
         if pers:  # the choice kernel: a = 1 - rate answered, b = rate onehot
             rate, weight = par["perseveration_rate"], par["perseveration"]
             a_ck = (1 - rate * answered).expand_as(onehot)
-            kernel, CK = _scan(a_ck, rate * onehot, CK)
+            kernel, CK = _scan(a_ck, rate * onehot, CK, carry)
             logits = logits + weight * kernel
             if derivatives:
-                d_kernel, D_ck = _scan(a_ck, onehot - answered * kernel, D_ck)
-                e_kernel, E_ck = _scan(a_ck, -2 * answered * d_kernel, E_ck)
+                d_kernel, D_ck = _scan(a_ck, onehot - answered * kernel, D_ck, carry)
+                e_kernel, E_ck = _scan(a_ck, -2 * answered * d_kernel, E_ck, carry)
                 dl["perseveration"] = kernel
                 dl["perseveration_rate"] = weight * d_kernel
                 d2l[("perseveration", "perseveration_rate")] = d_kernel

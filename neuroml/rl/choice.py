@@ -58,7 +58,9 @@ def _over_blocks(block, n: int, step: int, dim: int = 0) -> tuple:
     concatenated along ``dim``. Several blocks run in parallel pool threads (torch releases
     the GIL in its operations); a GPU gets one."""
     starts = list(range(0, n, step))
-    out = run_blocks(block, starts) if len(starts) > 1 else [block(0)]
+    if len(starts) == 1:
+        return block(0)
+    out = run_blocks(block, starts)
     return tuple(None if parts[0] is None else torch.cat(parts, dim) for parts in zip(*out))
 
 
