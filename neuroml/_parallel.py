@@ -48,8 +48,10 @@ if hasattr(os, "register_at_fork"):
 
 # glibc's mallopt parameters and the values set by keep_freed_memory
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_MMAP_THRESHOLD = 4 << 20   # blocks below 4 MB come from the heap, not a fresh mmap each
-_TRIM_THRESHOLD = 32 << 20  # the heap keeps up to 32 MB free at its top for reuse
+# glibc's own ceilings for its dynamic thresholds (64-bit), which it reaches only after
+# freeing a block that large: set from the start
+_MMAP_THRESHOLD = 32 << 20  # blocks below 32 MB come from the heap, not a fresh mmap each
+_TRIM_THRESHOLD = 64 << 20  # the heap keeps up to 64 MB free at its top for reuse
 _MALLOC_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
 
 
@@ -62,9 +64,10 @@ def keep_freed_memory() -> bool:
     so the tensors of one solve are paged in again by the next: each page a fault. In a
     batched solver that is most of the time of a large element-wise operation (3x on
     the development VM for QLearning's likelihood derivatives; 15-25 % of a whole fit of
-    97 human subjects). This sets blocks below 4 MB to come from the heap and lets the
-    heap keep up to 32 MB free for reuse (per malloc arena), within glibc's own
-    dynamic limits (32 MB and 64 MB).
+    97 human subjects). This sets blocks below 32 MB to come from the heap and lets the
+    heap keep up to 64 MB free for reuse (per malloc arena): the ceilings glibc's own
+    dynamic thresholds rise to once a block of 32 MB has been freed, so a solver of
+    small tensors behaves as one of large tensors already does.
 
     Process-wide, as malloc is. Nothing is changed on other C libraries, when the
     environment sets ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` or
