@@ -70,12 +70,16 @@ def keep_freed_memory() -> bool:
     small tensors behaves as one of large tensors already does.
 
     Process-wide, as malloc is. Nothing is changed on other C libraries, when the
-    environment sets ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` or
-    ``MALLOC_TOP_PAD_`` (the user's choice stands), or when ``NEUROML_MALLOC=system``.
-    Called once when this module is imported.
+    environment sets ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``,
+    ``MALLOC_TOP_PAD_`` or a ``glibc.malloc`` tunable in ``GLIBC_TUNABLES`` (the user's
+    choice stands), or when ``NEUROML_MALLOC=system``; where glibc refuses the mmap
+    threshold (a 32-bit build caps it at 16 MB) neither is set. Called once when this
+    module is imported.
     """
     if (os.environ.get("NEUROML_MALLOC", "").lower() == "system"
-            or any(k in os.environ for k in _MALLOC_ENV) or not sys.platform.startswith("linux")):
+            or any(k in os.environ for k in _MALLOC_ENV)
+            or "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", "")
+            or not sys.platform.startswith("linux")):
         return False
     try:
         libc = ctypes.CDLL(None)

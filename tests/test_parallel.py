@@ -123,7 +123,8 @@ def _page_faults(env_extra: dict) -> int:
     import os
     import subprocess
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("MALLOC_") and k not in ("NEUROML_MALLOC", "GLIBC_TUNABLES")}
     env.update(env_extra)
     out = subprocess.run([sys.executable, "-c", _FAULTS], env=env, capture_output=True,
                          text=True, check=True).stdout
@@ -149,4 +150,7 @@ def test_keep_freed_memory_respects_the_environment(monkeypatch):
     assert _parallel.keep_freed_memory() is False
     monkeypatch.delenv("NEUROML_MALLOC")
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")
+    assert _parallel.keep_freed_memory() is False
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=1048576")
     assert _parallel.keep_freed_memory() is False

@@ -61,6 +61,9 @@ def minimize(fun, x0: torch.Tensor, free: torch.Tensor, max_iter: int, tol: floa
         A restart is judged hopeless only once its largest gradient component is at most
         ``settled`` (far from its optimum the Newton model's prediction can be myopic: in a
         long valley a restart goes much further than twice what it predicts).
+    search : int, default=0
+        While at most this many problems are active, each round tries the step at every
+        length of ``_LENGTHS`` in one call of ``fun`` and keeps the lowest value.
 
     Returns
     -------

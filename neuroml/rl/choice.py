@@ -132,12 +132,13 @@ class QLearning(NeuroMLEstimator):
         bring it within 1 (NLL) of its subject's best (with three or more parameters,
         only once its gradient is small: far from an optimum that forecast is myopic).
     max_iter : int, default=200
-        Newton rounds per (subject, restart) problem (each one batched call: the NLL, its
-        gradient and Hessian at the trial point; with ``alpha_neg`` the NLL and gradient
-        there and at ``P`` finite-difference neighbours). Once fewer than ``2**11 /
-        n_trials`` problems are left, a round tries the step at six lengths (1/4 to 8
-        times the Newton step) in its one call and keeps the best: such small calls cost
-        their fixed overhead, not their arithmetic.
+        Evaluations per (subject, restart) problem: its start, then one per Newton round
+        (each one batched call: the NLL, its gradient and Hessian at the trial point;
+        with ``alpha_neg`` the NLL and gradient there and at ``P`` finite-difference
+        neighbours). Once at most ``2**11 // T`` problems are left (``T``: the longest
+        subject's trials), a round tries the step at six lengths (1/4 to 8 times the
+        Newton step) in its one call and keeps the best: such small calls cost their
+        fixed overhead, not their arithmetic.
     tol : float, default=1e-6
         A problem has converged when the largest gradient component of its NLL with
         respect to the unconstrained (pre-sigmoid) parameters is below ``tol``, or when
@@ -158,7 +159,7 @@ class QLearning(NeuroMLEstimator):
         Answered trials of each subject.
     summary_ : DataFrame
         One row per subject: ``subject``, the parameters, ``nll``, ``aic``, ``bic``,
-        ``n_trials``, ``n_iter`` (Newton rounds of the best restart), ``converged`` and
+        ``n_trials``, ``n_iter`` (evaluations of the best restart), ``converged`` and
         ``constant_choice``.
     parameters_ : tuple of str
         The fitted parameter columns.
