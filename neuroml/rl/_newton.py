@@ -136,7 +136,9 @@ def minimize(fun, x0: torch.Tensor, free: torch.Tensor, max_iter: int, tol: floa
             x[idx], f[idx] = xa, fa
             active[idx] = ~stop
             owner = idx // group
-            if bool((owner[1:] == owner[:-1]).any()):  # some subject has two restarts left
+            # on the CPU, skipped unless some subject has two restarts left (on a GPU the
+            # check would cost a synchronisation more than the comparisons do)
+            if dev.type != "cpu" or bool((owner[1:] == owner[:-1]).any()):
                 stop |= _merged(x, f, active, group)[idx]
             best = torch.where(torch.isfinite(f), f, torch.inf).reshape(-1, group).amin(1)
             stop |= ((fa - 2 * pa > best[owner] + _HOPELESS)
