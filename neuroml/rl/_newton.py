@@ -109,7 +109,7 @@ def minimize(fun, x0: torch.Tensor, free: torch.Tensor, max_iter: int, tol: floa
     converged = (g.abs().amax(1) <= tol) | (pred <= 1e-4 * tol)
     active = ~converged & torch.isfinite(f)
     if group > 1:
-        active &= ~(_hopeless(f, pred, active, group) & (g.abs().amax(1) <= settled))
+        active &= ~(_hopeless(f, pred, everyone // group, f, group) & (g.abs().amax(1) <= settled))
     # the active problems' state, compacted when some of them stop
     idx = torch.nonzero(active).flatten()
     xa, fa, ga, Ha, da, pa, dampa, na = (v[idx] for v in (x, f, g, H, d, pred, damp, n_iter))
@@ -140,9 +140,7 @@ def minimize(fun, x0: torch.Tensor, free: torch.Tensor, max_iter: int, tol: floa
             # check would cost a synchronisation more than the comparisons do)
             if dev.type != "cpu" or bool((owner[1:] == owner[:-1]).any()):
                 stop |= _merged(x, f, active, group)[idx]
-            best = torch.where(torch.isfinite(f), f, torch.inf).reshape(-1, group).amin(1)
-            stop |= ((fa - 2 * pa > best[owner] + _HOPELESS)
-                     & (ga.abs().amax(1) <= settled))
+            stop |= _hopeless(fa, pa, owner, f, group) & (ga.abs().amax(1) <= settled)
         if stop.any():
             out = idx[stop]
             x[out], f[out], n_iter[out], converged[out] = xa[stop], fa[stop], na[stop], conv[stop]
@@ -181,9 +179,10 @@ def _merged(x: torch.Tensor, f: torch.Tensor, active: torch.Tensor, group: int):
     return beaten.reshape(-1)
 
 
-def _hopeless(f: torch.Tensor, pred: torch.Tensor, active: torch.Tensor, group: int):
-    """Active problems whose own Newton model, even doubled, leaves them more than
-    ``_HOPELESS`` above the best value in their group (a restart in a worse basin)."""
-    fs, ps, act = (v.reshape(-1, group) for v in (f, pred, active))
-    best = torch.where(torch.isfinite(fs), fs, torch.inf).amin(1, keepdim=True)
-    return (act & (fs - 2 * ps > best + _HOPELESS)).reshape(-1)
+def _hopeless(fa: torch.Tensor, pa: torch.Tensor, owner: torch.Tensor, f: torch.Tensor,
+              group: int):
+    """Problems (values ``fa``, Newton forecasts ``pa``, groups ``owner``) whose own
+    Newton model, even doubled, leaves them more than ``_HOPELESS`` above the best value
+    ``f`` of any problem in their group (a restart in a worse basin)."""
+    best = torch.where(torch.isfinite(f), f, torch.inf).reshape(-1, group).amin(1)
+    return fa - 2 * pa > best[owner] + _HOPELESS

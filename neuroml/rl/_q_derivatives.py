@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import torch
 
-from .q_learning import _Trials, linear_scan
+from .q_learning import _Trials, kernel_steps, linear_scan, value_steps
 
 __all__ = ["nll_derivatives"]
 
@@ -105,14 +105,10 @@ def nll_derivatives(trials: _Trials, theta: torch.Tensor, columns: tuple[str, ..
         onehot = trials.onehot[t0:t0 + block]  # (t, K, n)
         answered = trials.answered[t0:t0 + block, None]
         reward = trials.reward[t0:t0 + block, None]
-        # values: a = 1 - alpha onehot - forget unchosen, b = alpha onehot r + forget unchosen q0
-        step = par["alpha"] * onehot
-        a, b = 1 - step, step * reward
+        a, b = value_steps(onehot, reward, answered, par["alpha"], par.get("forget"), q0)
         slope = {"alpha": -onehot}  # d a / d rate
         if "forget" in par:
             unchosen = answered - onehot
-            a = a - par["forget"] * unchosen
-            b = b + (par["forget"] * q0) * unchosen
             slope["forget"] = -unchosen
         values, Q = _scan(a, b, Q, carry)
         forcing = {}
@@ -135,8 +131,9 @@ def nll_derivatives(trials: _Trials, theta: torch.Tensor, columns: tuple[str, ..
         logits = beta * values if offsets is None else beta * values + offsets
         if pers:  # the choice kernel: a = 1 - rate answered, b = rate onehot
             rate, weight = par["perseveration_rate"], par["perseveration"]
-            a_ck = (1 - rate * answered).expand_as(onehot)
-            kernel, CK = _scan(a_ck, rate * onehot, CK, carry)
+            a_ck, b_ck = kernel_steps(onehot, answered, rate)
+            a_ck = a_ck.expand_as(onehot)
+            kernel, CK = _scan(a_ck, b_ck, CK, carry)
             logits = logits + weight * kernel
             if derivatives:
                 d_kernel, D_ck = _scan(a_ck, onehot - answered * kernel, D_ck, carry)

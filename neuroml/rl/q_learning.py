@@ -214,6 +214,26 @@ class _LinearRecurrence(torch.autograd.Function):
         return grad_a, grad_b, lam[0] if ctx.needs_input_grad[2] else None
 
 
+def value_steps(onehot, reward, answered, alpha, forget, q0: float):
+    """The steps ``a``, ``b`` of the values' recurrence ``Q(t + 1) = a(t) Q(t) + b(t)``
+    (models without ``alpha_neg``): the chosen option moves by ``alpha`` towards the
+    reward, ``a = 1 - alpha onehot``, ``b = alpha onehot r``; with ``forget`` (None: none)
+    the unchosen options of answered trials decay towards ``q0``, ``a -= forget
+    unchosen``, ``b += forget q0 unchosen``. Arguments broadcast, trial axis first."""
+    step = alpha * onehot
+    a, b = 1 - step, step * reward
+    if forget is not None:
+        decay = forget * (answered - onehot)
+        a, b = a - decay, b + q0 * decay
+    return a, b
+
+
+def kernel_steps(onehot, answered, rate):
+    """The steps of the choice kernel's recurrence: on answered trials it decays by
+    ``rate`` towards the one-hot choice, ``a = 1 - rate answered``, ``b = rate onehot``."""
+    return 1 - rate * answered, rate * onehot
+
+
 def _linear_states(trials: _Trials, params: dict, q0: float, n_options: int, lead):
     """Values and choice kernel ``(trial, option, *lead)`` of the models without
     ``alpha_neg``: every update is linear in the values, ``Q(t + 1) = a(t) Q(t) + b(t)``
@@ -223,17 +243,13 @@ def _linear_states(trials: _Trials, params: dict, q0: float, n_options: int, lea
     ones = [1] * (len(lead) - 1)
     onehot = trials.onehot.reshape(n_trials, n_options, *ones, batch)
     answered = trials.answered.reshape(n_trials, 1, *ones, batch)
-    step = params["alpha"] * onehot  # (trial, option, *lead)
-    a, b = 1 - step, step * trials.reward.reshape(n_trials, 1, *ones, batch)
-    if params.get("forget") is not None:  # unchosen values of answered trials decay to q0
-        decay = params["forget"] * (answered - onehot)
-        a, b = a - decay, b + q0 * decay
+    a, b = value_steps(onehot, trials.reward.reshape(n_trials, 1, *ones, batch), answered,
+                       params["alpha"], params.get("forget"), q0)  # (trial, option, *lead)
     h0 = torch.full((n_options, *lead), float(q0), dtype=a.dtype, device=a.device)
     if params.get("perseveration") is None:
         return _LinearRecurrence.apply(a, b, h0), None
-    rate = params["perseveration_rate"]
-    a_ck = (1 - rate * answered).expand_as(a)
-    h = _LinearRecurrence.apply(torch.cat([a, a_ck], 1), torch.cat([b, rate * onehot], 1),
+    a_ck, b_ck = kernel_steps(onehot, answered, params["perseveration_rate"])
+    h = _LinearRecurrence.apply(torch.cat([a, a_ck.expand_as(a)], 1), torch.cat([b, b_ck], 1),
                                 torch.cat([h0, torch.zeros_like(h0)]))
     return h[:, :n_options], h[:, n_options:]
 
