@@ -47,8 +47,8 @@ _SPREAD = 4.0     # candidates uniform over [-4, 4] before the sigmoid: 1.8 % to
 # this small: on the 97 humans, pruning earlier left 2-3 subjects per extended model up to
 # 26 NLL above SciPy's grid fit; two-parameter fits lost nothing to early pruning.
 _SETTLED = 0.1
-# Batches of fewer (problem x trial) elements than this cost a round's fixed overhead more
-# than its arithmetic: their rounds try several step lengths at once.
+# Batches of at most this many (problem x trial) elements cost a round's fixed overhead
+# more than its arithmetic: their rounds try several step lengths at once.
 _SEARCH = 2**11
 
 
