@@ -27,7 +27,8 @@ import torch
 
 from ..errors import ParameterError
 
-__all__ = ["PRESETS", "Preset", "Model", "BoundTransform", "check_output", "weighted_lstsq"]
+__all__ = ["PRESETS", "Preset", "Model", "BoundTransform", "check_output", "sine_frequencies",
+           "weighted_lstsq"]
 
 _TWO_PI = 2 * math.pi
 
@@ -173,17 +174,29 @@ def _sine_vj(x, theta, out=None):
     return torch.mul(J[:, 0], a, out=value), J
 
 
-def _sine_init(x, Y, w, n_starts):
-    """Frequencies at the highest periodogram peaks, refined between grid points by a
-    parabola through the log power of each peak and its neighbours, then amplitude and
-    phase exactly (linear least squares in ``A sin(f x) + B cos(f x)``). Blocks of
-    neurons keep the spectra small (memory the allocator reuses from block to block)."""
+def _neuron_blocks(x, Y) -> list[slice]:
+    """Blocks of neurons that keep the spectra small (memory the allocator reuses from
+    block to block)."""
     size = max(1, 2**17 // max(x.shape[0], 1))
-    return torch.cat([_sine_init_block(x, Y[:, i:i + size], w, n_starts)
-                      for i in range(0, max(Y.shape[1], 1), size)])
+    return [slice(i, i + size) for i in range(0, max(Y.shape[1], 1), size)]
 
 
-def _sine_init_block(x, Y, w, n_starts):
+def _sine_init(x, Y, w, n_starts):
+    """Frequencies as :func:`sine_frequencies`, then amplitude and phase exactly (linear
+    least squares in ``A sin(f x) + B cos(f x)``)."""
+    return torch.cat([_sine_amplitude_phase(x, Y[:, b], w, _sine_frequencies(x, Y[:, b], w,
+                                                                             n_starts))
+                      for b in _neuron_blocks(x, Y)])
+
+
+def sine_frequencies(x, Y, w, n_starts):
+    """Starting frequencies ``(N, n_starts)``: the highest periodogram peaks of each
+    neuron, refined between grid points by a parabola through the log power of each peak
+    and its neighbours."""
+    return torch.cat([_sine_frequencies(x, Y[:, b], w, n_starts) for b in _neuron_blocks(x, Y)])
+
+
+def _sine_frequencies(x, Y, w, n_starts):
     m = x.shape[0]
     wy = Y if w is None else Y * w[:, None]
     gaps = x[1:] - x[:-1] if m > 1 else x.new_ones(1)
@@ -222,8 +235,13 @@ def _sine_init_block(x, Y, w, n_starts):
         curvature = left - 2 * centre + right
         shift = (0.5 * (left - right) / curvature.clamp_max(-tiny)).clamp(-0.5, 0.5)
         freq = freq + torch.where(inner & (curvature < 0), shift, 0.0)
-    freq = freq * d_omega  # (N, S)
-    # amplitude and phase: one product gives the 2 x 2 normal equations of every start
+    return freq * d_omega  # (N, S)
+
+
+def _sine_amplitude_phase(x, Y, w, freq):
+    """Starts ``(N, S, 3)``: the least-squares amplitude and phase at each frequency
+    ``freq`` ``(N, S)``; one product gives the 2 x 2 normal equations of every start."""
+    m, n_starts = x.shape[0], freq.shape[1]
     n_neurons = Y.shape[1]
     A = x.new_empty((n_neurons, n_starts, 3, m))
     z = freq[..., None] * x

@@ -17,6 +17,15 @@ parameters ``curve_fit`` finds to three digits, where Levenberg-Marquardt takes 
 ten. ``solver="adam"`` is plain gradient descent (Adam, full batch) through the one
 :class:`neuroml.training.Trainer`, as in the lecture; it is slower and less precise.
 
+The sine preset with its default bounds is separable least squares: at any frequency,
+``amplitude sin(f x + phase) = A sin(f x) + B cos(f x)`` is linear in ``(A, B)``. With
+``solver="lm"`` it is fitted by variable projection (Golub & Pereyra 1973; see
+``_variable_projection.py``): ``A`` and ``B`` are solved exactly for every frequency and
+each row takes safeguarded Newton steps in the frequency alone, stopping on the same
+``tol`` tests. It reaches the minimum Levenberg-Marquardt reaches from the same frequency,
+in fewer and cheaper steps; only a ``p0`` for the frequency matters to it (amplitude and
+phase need no start). With other bounds the sine runs through Levenberg-Marquardt.
+
 Samples that share the same ``x`` (repeated stimuli) are merged into their mean with
 their count as a weight first: the sum of squares splits exactly into a within-group
 part that does not depend on the parameters and a weighted sum over the distinct ``x``,
@@ -45,7 +54,8 @@ from ..device import InputInfo, seed_from, to_numpy
 from ..errors import ParameterError
 from ..training import Trainer
 from ._levenberg_marquardt import levenberg_marquardt
-from ._parametric_models import PRESETS, BoundTransform, Model, check_output
+from ._parametric_models import PRESETS, BoundTransform, Model, check_output, sine_frequencies
+from ._variable_projection import sine_variable_projection
 
 __all__ = ["ParametricRegressor"]
 
@@ -95,7 +105,8 @@ class ParametricRegressor(RegressorMixin, NeuroMLEstimator):
         user function, a parameter without one starts at its signature default, else
         the middle of its bounds (both finite), 1 inside a one-sided bound, or 1.0 (as
         ``curve_fit``). For a preset, given values replace the data-driven guess of
-        the first start.
+        the first start (for the sine with its default bounds only the frequency's is
+        used: its amplitude and phase are solved exactly at every frequency).
     bounds : dict or None, default=None
         Parameter name -> ``(lower, upper)`` (None or +-inf for no bound); lower must
         be less than upper. Replaces a preset's default bounds for the parameters it
@@ -299,10 +310,11 @@ class ParametricRegressor(RegressorMixin, NeuroMLEstimator):
         # random draws only for a user function's restarts
         seed = seed_from(self.random_state) if model.preset is None and S > 1 else 0
         gen = torch.Generator(device=self.device_).manual_seed(seed)
-        starts = self._starts(model, transform, xm, Ybar, w, S, gen)
+        projection = self.solver == "lm" and self._separable_sine(model, transform)
+        starts = self._starts(model, transform, xm, Ybar, w, S, gen,
+                              _frequencies_only if projection else None)
         if model.preset is None:
             check_output(model, xm, starts[0, 0], type(self).__name__)
-        U0 = transform.inverse(starts.reshape(-1, k))
         Yrows = Ybar.T if S == 1 else Ybar.T.repeat_interleave(S, 0)
         sw = None if w is None else w.sqrt()
         # the part of each neuron's sum of squares that the parameters cannot change
@@ -311,18 +323,25 @@ class ParametricRegressor(RegressorMixin, NeuroMLEstimator):
         else:
             dev_within = Y - Ybar.index_select(0, inverse)
             within = (dev_within * dev_within).sum(0)
-        if self.solver == "lm":
-            max_iter = 200 if self.max_iter is None else int(self.max_iter)
-            # many small element-wise operations: one thread on a CPU whose other cores may
-            # be busy (measured on a shared 2-core machine: 300 neurons 0.011 s on one
-            # thread, 0.32-0.36 s on two)
-            with threads_for(float(Yrows.numel()) * U0.shape[-1] ** 2, self.device_):
-                U, cost, conv, hist = levenberg_marquardt(
-                    model, xm, Yrows, sw, within.repeat_interleave(S), U0, transform,
+        max_iter = 200 if self.max_iter is None else int(self.max_iter)
+        # many small element-wise operations: one thread on a CPU whose other cores may
+        # be busy (measured on a shared 2-core machine: 300 neurons 0.011 s on one
+        # thread, 0.32-0.36 s on two)
+        with threads_for(float(Yrows.numel()) * k**2, self.device_):
+            if projection:
+                theta, cost, conv, hist = sine_variable_projection(
+                    xm, Yrows, w, within.repeat_interleave(S), starts[..., 1].reshape(-1),
                     max_iter, float(self.tol), self.verbose)
-        else:
-            U, cost, conv, hist = self._adam(model, xm, Yrows, sw, U0, transform)
-        theta = transform.forward(U)[0].reshape(n_neurons, S, k)
+            else:
+                U0 = transform.inverse(starts.reshape(-1, k))
+                if self.solver == "lm":
+                    U, cost, conv, hist = levenberg_marquardt(
+                        model, xm, Yrows, sw, within.repeat_interleave(S), U0, transform,
+                        max_iter, float(self.tol), self.verbose)
+                else:
+                    U, cost, conv, hist = self._adam(model, xm, Yrows, sw, U0, transform)
+                theta = transform.forward(U)[0]
+        theta = theta.reshape(n_neurons, S, k)
         cost = cost.reshape(n_neurons, S)
         best = cost.argmin(1)
         rows = torch.arange(n_neurons, device=self.device_)
@@ -376,8 +395,18 @@ class ParametricRegressor(RegressorMixin, NeuroMLEstimator):
         as_t = lambda v: torch.tensor(v, dtype=_F64, device=self.device_)  # noqa: E731
         return BoundTransform(as_t(lower), as_t(upper))
 
-    def _starts(self, model: Model, transform, xm, Ybar, w, S: int, gen) -> torch.Tensor:
-        """Starting points ``(n_neurons, S, k)`` inside the bounds."""
+    @staticmethod
+    def _separable_sine(model: Model, transform: BoundTransform) -> bool:
+        """The sine preset with its default bounds, fitted by variable projection."""
+        if model.preset is not PRESETS["sine"]:
+            return False
+        lo, hi = zip(*(model.bounds.get(n, (-math.inf, math.inf)) for n in model.names))
+        return transform.lo.tolist() == list(lo) and transform.hi.tolist() == list(hi)
+
+    def _starts(self, model: Model, transform, xm, Ybar, w, S: int, gen,
+                init=None) -> torch.Tensor:
+        """Starting points ``(n_neurons, S, k)`` inside the bounds (from ``init(x, Y, w,
+        S)``, by default the preset's guess)."""
         owner = type(self).__name__
         N, k, dev = Ybar.shape[1], len(model.names), self.device_
         lo, hi = transform.lo, transform.hi
@@ -389,7 +418,7 @@ class ParametricRegressor(RegressorMixin, NeuroMLEstimator):
             if name in model.defaults:
                 fallback[j] = model.defaults[name]
         if model.preset is not None:
-            starts = model.preset.init(xm, Ybar, w, S)
+            starts = (init or model.preset.init)(xm, Ybar, w, S)
             starts = torch.where(torch.isfinite(starts), starts, fallback)
         else:
             starts = fallback.expand(N, S, k).clone()
@@ -480,6 +509,13 @@ class ParametricRegressor(RegressorMixin, NeuroMLEstimator):
         """
         return float(r2_score(to_numpy(y), to_numpy(self.predict(X)),
                               sample_weight=sample_weight))
+
+
+def _frequencies_only(x, Y, w, n_starts) -> torch.Tensor:
+    """The sine's starts for variable projection: the frequencies (amplitude and phase,
+    solved exactly at every frequency, need none)."""
+    f = sine_frequencies(x, Y, w, n_starts)
+    return torch.stack([torch.full_like(f, math.nan), f, torch.full_like(f, math.nan)], -1)
 
 
 def _draw(centre: torch.Tensor, transform: BoundTransform, gen) -> torch.Tensor:
