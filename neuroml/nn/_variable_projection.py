@@ -12,15 +12,18 @@ steps on ``psi``: a trust radius (one periodogram bin to start), a step is kept 
 when ``psi`` does not fall, and the radius shrinks after a rejected one. A row stops on
 MINPACK's tests, as the Levenberg-Marquardt solver does: the actual and predicted
 relative decrease of its sum of squares below ``tol``, or the next step below ``tol``
-relative to the frequency. Its minimum is the one ``curve_fit`` reaches on
-``(amplitude, frequency, phase)`` from the same frequency (the amplitude and phase at
-any frequency being their exact least-squares values); one Newton step costs what one
-Gauss-Newton step does, and from the periodogram's guess three or four steps suffice
-where Levenberg-Marquardt takes five to ten.
+relative to the frequency, or the next step predicted to gain less than ``tol`` of the
+sum of squares (that last step is then taken, and kept where it does not raise the sum of
+squares). Its minimum is the one ``curve_fit`` reaches on ``(amplitude, frequency,
+phase)`` from the same frequency (the amplitude and phase at any frequency being their
+exact least-squares values). The sums are Taylor-expanded in the frequency around each
+row's start (:class:`_Expansion`): one pass over the samples, after which a Newton step
+costs a few operations on ``(rows, terms)`` arrays; from the periodogram's guess two to
+four steps suffice, where Levenberg-Marquardt takes five to ten full evaluations.
 
-Evenly spaced ``x`` (after merging repeats, with or without gaps): the sine and cosine
-of ``f x`` at every sample are products of two short tables, ``e^{i f (x_0 + j L dx)}``
-and ``e^{i f l dx}`` (``l < L``, about ``sqrt(m)`` of each), by the angle-addition
+Evenly spaced ``x`` (after merging repeats, with or without gaps): the expansion's
+``e^{i c x}`` at every sample is a product of two short tables, ``e^{i c (x_0 + j L dx)}``
+and ``e^{i c l dx}`` (``l < L``, about ``sqrt(m)`` of each), by the angle-addition
 formulas: ``2 sqrt(m)`` transcendental evaluations per row instead of ``m``, each
 product within a few units in the last place of the direct ``sin``/``cos``.
 """
@@ -262,7 +265,7 @@ def sine_variable_projection(x: torch.Tensor, Y: torch.Tensor, w: torch.Tensor |
         n_left, mean_cost = torch.stack(
             [(~done_all).sum().to(_F64), (exp.wy2 - kept[:, 1]).sum()]).tolist()
         for key, value in zip(history, (it, mean_cost / (B * total_w), math.nan,
-                                        n_left, time.perf_counter() - t0)):
+                                        int(n_left), time.perf_counter() - t0)):
             history[key].append(value)
         if verbose:
             print(f"iteration {it}: {int(n_left)} rows active, mean loss "
