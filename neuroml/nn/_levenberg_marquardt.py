@@ -18,9 +18,34 @@ import torch
 
 from ._parametric_models import Model
 
-__all__ = ["levenberg_marquardt"]
+__all__ = ["History", "levenberg_marquardt"]
 
 _F64 = torch.float64
+
+
+class History:
+    """Per-iteration records of a batched solver (the columns of
+    :class:`~neuroml.training.Trainer`'s history: epoch, train_loss, val_loss (NaN: no
+    validation split), n_active rows, seconds), printed to stderr when ``verbose``."""
+
+    def __init__(self, verbose):
+        self.verbose = verbose
+        self.rows: dict[str, list] = {k: [] for k in ("epoch", "train_loss", "val_loss",
+                                                      "n_active", "seconds")}
+        self.t0 = time.perf_counter()
+
+    def record(self, it: int, loss: float, n_active: int) -> None:
+        """One iteration: its mean loss per sample and the rows still active."""
+        for key, value in zip(self.rows, (it, loss, math.nan, int(n_active),
+                                          time.perf_counter() - self.t0)):
+            self.rows[key].append(value)
+        if self.verbose:
+            print(f"iteration {it}: {int(n_active)} rows active, mean loss {loss:.6g}",
+                  file=sys.stderr)
+
+    def frame(self) -> pd.DataFrame:
+        """The records as a DataFrame, one row per iteration."""
+        return pd.DataFrame(self.rows)
 
 
 def levenberg_marquardt(model: Model, x, Y, sw, within, U0, transform, max_iter: int,
@@ -68,9 +93,7 @@ def levenberg_marquardt(model: Model, x, Y, sw, within, U0, transform, max_iter:
     cost_all.copy_(cost)
     lam = torch.full_like(cost, 1e-3)  # relative to diag(J^T J) (Marquardt's scaling)
     nu = torch.full_like(cost, 2.0)
-    history: dict[str, list] = {k: [] for k in ("epoch", "train_loss", "val_loss", "n_active",
-                                                "seconds")}
-    t0 = time.perf_counter()
+    history = History(verbose)
     for it in range(1, max_iter + 1):
         diag = H.diagonal(dim1=1, dim2=2)
         D = torch.maximum(diag, 1e-12 * diag.amax(1, keepdim=True)).clamp_min(tiny)
@@ -102,12 +125,7 @@ def levenberg_marquardt(model: Model, x, Y, sw, within, U0, transform, max_iter:
         nu = torch.where(accept, 2.0, nu * 2)
         cost_all[active] = cost
         n_done, mean_cost = torch.stack([done.sum().to(_F64), cost_all.sum()]).tolist()
-        for key, value in zip(history, (it, mean_cost / (B * total_w), math.nan,
-                                        active.numel(), time.perf_counter() - t0)):
-            history[key].append(value)
-        if verbose:
-            print(f"iteration {it}: {active.numel()} rows active, mean loss "
-                  f"{history['train_loss'][-1]:.6g}", file=sys.stderr)
+        history.record(it, mean_cost / (B * total_w), active.numel())
         if n_done:
             finished = active[done]
             U[finished] = u[done]
@@ -121,4 +139,4 @@ def levenberg_marquardt(model: Model, x, Y, sw, within, U0, transform, max_iter:
             cost, H, g, lam, nu = cost[keep], H[keep], g[keep], lam[keep], nu[keep]
     if active.numel():
         U[active] = u
-    return U, cost_all, conv_all, pd.DataFrame(history)
+    return U, cost_all, conv_all, history.frame()

@@ -31,11 +31,11 @@ product within a few units in the last place of the direct ``sin``/``cos``.
 from __future__ import annotations
 
 import math
-import sys
-import time
 
 import pandas as pd
 import torch
+
+from ._levenberg_marquardt import History
 
 __all__ = ["sine_variable_projection", "uniform_grid"]
 
@@ -117,11 +117,12 @@ class _Expansion:
         self.pow2 = (2.0 ** torch.arange(self.TERMS2, dtype=_F64, device=x.device))[:, None]
 
     def moments(self, c: torch.Tensor, rows: torch.Tensor | None):
-        """``M`` ``(b, TERMS + 2)`` and ``N`` ``(b, TERMS2 + 2)`` (complex) at centres ``c``
-        of the rows ``rows`` (all when None)."""
+        """The moments ``M_j`` and ``N_j`` at centres ``c`` of the rows ``rows`` (all when
+        None), as :meth:`_windows` of ``TERMS`` and ``TERMS2`` terms for :meth:`sums`."""
         b = c.shape[0]
         wy = self.wy if rows is None else self.wy[rows]
         buf = wy.new_empty((4, b, wy.shape[1]))
+        # z (the data times the basis) is used up before two (the double angles) reuses it
         s, co, z, two = buf[0], buf[1], buf[2:], buf[2:]
         if self.grid:  # e^{i c (far_j + near_l)} = e^{i c far_j} e^{i c near_l}
             zn, zf = c[:, None] * self.near, c[:, None] * self.far
@@ -170,7 +171,7 @@ class _Expansion:
         return D[:, 3:], D[:, :3], S[:, 3:], S[:, :3]
 
 
-def _profile(g: torch.Tensor, im_d, re_d, im_s, re_s, W0):
+def _explained(g: torch.Tensor, im_d, re_d, im_s, re_s, W0):
     """``psi``, its first two derivatives in ``g`` and the linear coefficients ``(A, B)``
     at ``g`` from the parts of the sums ``D`` and ``S`` ``(B, 3)``; stacked with ``g`` as
     ``(B, 6)``."""
@@ -199,6 +200,14 @@ def _profile(g: torch.Tensor, im_d, re_d, im_s, re_s, W0):
     return torch.stack([g, psi, dpsi, d2psi, v1, v2], 1)
 
 
+def _newton(state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Newton step on ``psi`` from each row of ``state`` (:func:`_explained`'s
+    columns) where ``psi`` is concave there, else 0; and where it is."""
+    d2psi = state[:, 3]
+    concave = d2psi < 0
+    return torch.where(concave, -state[:, 2] / torch.where(concave, d2psi, -1.0), 0.0), concave
+
+
 def sine_variable_projection(x: torch.Tensor, Y: torch.Tensor, w: torch.Tensor | None,
                              within: torch.Tensor, f0: torch.Tensor, max_iter: int,
                              tol: float, verbose) -> tuple[torch.Tensor, torch.Tensor,
@@ -219,22 +228,19 @@ def sine_variable_projection(x: torch.Tensor, Y: torch.Tensor, w: torch.Tensor |
     g = f0.clamp_min(0) * R
     centre = g.clone()
     dw, sw = exp.moments(centre, None)
-    # state columns: g, psi, dpsi, d2psi, A, B (_profile's) and the trust radius, which
+    # state columns: g, psi, dpsi, d2psi, A, B (_explained's) and the trust radius, which
     # starts at a quarter period over the range (about one periodogram bin)
-    state = torch.cat([_profile(g, *exp.sums(dw, sw, torch.zeros_like(g)), W0),
+    state = torch.cat([_explained(g, *exp.sums(dw, sw, torch.zeros_like(g)), W0),
                        torch.full((B, 1), math.pi / 2, dtype=_F64, device=dev)], 1)
     done_all = torch.zeros(B, dtype=torch.bool, device=dev)
-    history: dict[str, list] = {k: [] for k in ("epoch", "train_loss", "val_loss", "n_active",
-                                                "seconds")}
-    t0 = time.perf_counter()
+    history = History(verbose)
     # every row steps until all have stopped (a stopped row's step is zero): at a few
     # operations on (B, terms) arrays per step, compacting the rows would cost more
     for it in range(1, max_iter + 1):
         g, psi, dpsi, d2psi, radius = state[:, :4].T.unbind(0) + (state[:, 6],)
         limit = tol * (exp.wy2 - psi + within)
-        concave = d2psi < 0
-        step = torch.where(concave, -dpsi / torch.where(concave, d2psi, -1.0),
-                           torch.sign(dpsi) * radius)
+        newton, concave = _newton(state)
+        step = torch.where(concave, newton, torch.sign(dpsi) * radius)
         step = torch.maximum(torch.minimum(step, radius), -radius)
         step = torch.maximum(step, -g)  # frequency >= 0
         # a stationary point (no first-order gain within the radius) stays, whatever the
@@ -245,14 +251,14 @@ def sine_variable_projection(x: torch.Tensor, Y: torch.Tensor, w: torch.Tensor |
         if far.numel():  # expand again where the series would not hold
             centre[far] = g_new[far]
             dw[far], sw[far] = exp.moments(g_new[far], far)
-        new = _profile(g_new, *exp.sums(dw, sw, g_new - centre), W0)
+        new = _explained(g_new, *exp.sums(dw, sw, g_new - centre), W0)
         gain = new[:, 1] - psi  # the decrease of the sum of squares
         pred = step * (dpsi + 0.5 * step * d2psi)
         accept = gain >= 0
         kept = torch.where(accept[:, None], new, state[:, :6])
         # the next step from the kept point and its predicted decrease
-        nd = kept[:, 3]
-        next_step = torch.where(nd < 0, (kept[:, 2] / nd).abs(), math.inf)
+        newton, concave = _newton(kept)
+        next_step = torch.where(concave, newton.abs(), math.inf)
         next_gain = 0.5 * next_step * kept[:, 2].abs()
         scale = tol * (kept[:, 0] + tol * R)
         done_all |= ((gain.abs() <= limit) & (pred.abs() <= limit)) | (next_step <= scale) | \
@@ -264,27 +270,21 @@ def sine_variable_projection(x: torch.Tensor, Y: torch.Tensor, w: torch.Tensor |
         state = torch.cat([kept, radius[:, None]], 1)
         n_left, mean_cost = torch.stack(
             [(~done_all).sum().to(_F64), (exp.wy2 - kept[:, 1]).sum()]).tolist()
-        for key, value in zip(history, (it, mean_cost / (B * total_w), math.nan,
-                                        int(n_left), time.perf_counter() - t0)):
-            history[key].append(value)
-        if verbose:
-            print(f"iteration {it}: {int(n_left)} rows active, mean loss "
-                  f"{history['train_loss'][-1]:.6g}", file=sys.stderr)
+        history.record(it, mean_cost / (B * total_w), n_left)
         if not n_left:
             break
     # the last Newton step of every row, kept where it does not raise the sum of squares
     # (rows stop when the decrease it predicts is below tol; this takes it)
-    g, psi, dpsi, d2psi = state[:, :4].T.unbind(0)
-    step = torch.where(d2psi < 0, -dpsi / torch.where(d2psi < 0, d2psi, -1.0), 0.0)
+    g, psi = state[:, 0], state[:, 1]
+    step = _newton(state)[0]
     step = torch.maximum(torch.minimum(step, radius_valid - (g - centre)),
                          -radius_valid - (g - centre)).clamp_min(-g)
-    new = _profile(g + step, *exp.sums(dw, sw, g + step - centre), W0)
+    new = _explained(g + step, *exp.sums(dw, sw, g + step - centre), W0)
     out = torch.where((new[:, 1] >= psi)[:, None], new, state[:, :6])
-    conv_all = done_all
     frequency = out[:, 0] / R
     amplitude = torch.hypot(out[:, 4], out[:, 5])
     # a sin(g u + p') = a sin(f x + p) with p = p' - f centre
     phase = torch.atan2(out[:, 5], out[:, 4]) - frequency * exp.centre
     theta = torch.stack([amplitude, frequency, phase], 1)
     cost = (exp.wy2 - out[:, 1]).clamp_min(0)
-    return theta, cost, conv_all, pd.DataFrame(history)
+    return theta, cost, done_all, history.frame()
