@@ -50,18 +50,25 @@ def test_expanded_sums_equal_direct_sums(layout):
     assert exp.grid == (layout != "irregular")
     centre = torch.as_tensor(rng.uniform(2, 15, 7))
     t = torch.as_tensor(rng.uniform(-1, 1, 7) * exp.RADIUS)
-    dw, sw = exp.moments(centre, None)
-    im_d, re_d, im_s, re_s = (v.numpy() for v in exp.sums(dw, sw, t))
+    g = centre + t
+    # Gram lattice points as far as a row keeps them (RADIUS / 2): those of g -+ RADIUS / 4
+    gram, lattice = exp.gram(g - torch.as_tensor(rng.choice([-1, 1], 7)) * exp.RADIUS / 4)
+    assert ((g - lattice).abs() <= exp.RADIUS / 2).all()
+    assert torch.allclose(lattice / exp.GRAM_STEP, torch.round(lattice / exp.GRAM_STEP))
+    windows = torch.stack([exp.moments(centre, None), gram])
+    offsets = torch.stack([t, g - lattice])
+    sums = exp.sums(windows, offsets).numpy()
     u = (x - exp.centre) / exp.R
-    g = (centre + t).numpy()[:, None]
-    for q in range(3):
-        D = (w * Y * u**q * np.exp(1j * g * u)).sum(1)
-        S = (w * u**q * np.exp(2j * g * u)).sum(1)
-        scale_d, scale_s = (w * np.abs(Y)).sum(1), w.sum()
-        np.testing.assert_allclose(re_d[:, q], D.real, atol=1e-13 * scale_d.max())
-        np.testing.assert_allclose(im_d[:, q], D.imag, atol=1e-13 * scale_d.max())
-        np.testing.assert_allclose(re_s[:, q], S.real, atol=1e-13 * scale_s)
-        np.testing.assert_allclose(im_s[:, q], S.imag, atol=1e-13 * scale_s)
+    g = g.numpy()[:, None]
+    D = [(w * Y * u**q * np.exp(1j * g * u)).sum(1) for q in range(3)]
+    S = [(w * u**q * np.exp(2j * g * u)).sum(1) for q in range(3)]
+    # the rows _explained reads: d, d', d'' (the products of the data with sin and cos)
+    # and S_0, G', G'' (the Gram matrix's derivatives)
+    expected = [D[0].imag, D[0].real, D[1].real, -D[1].imag, -D[2].imag, -D[2].real,
+                S[0].real, S[0].imag, S[1].imag, S[1].real, 2 * S[2].real, -2 * S[2].imag]
+    scale_d, scale_s = (w * np.abs(Y)).sum(1).max(), w.sum()
+    for row, (got, want) in enumerate(zip(sums, expected)):
+        np.testing.assert_allclose(got, want, atol=1e-13 * (scale_d if row < 6 else scale_s))
 
 
 def _planted(x, n=12, seed=2, noise=0.3):
