@@ -76,16 +76,17 @@ class _Expansion:
     ``N_j = sum w u^j e^{2 i c u}``. One pass over the samples gives a row's data moments
     at its own centre (one matrix product with the shared powers ``u^j``); the Gram sums
     are the same function of ``g`` for every row, so their moments are computed at the
-    points of a lattice of spacing ``RADIUS / 2`` (only those that rows are near), and a
+    points of a lattice of spacing ``RADIUS / 3`` (only those that rows are near), and a
     row uses the nearest one. A Newton step then costs a few operations on
     ``(B, terms)`` arrays. With ``|t| <= RADIUS`` around a row's data centre and
     ``|t| <= RADIUS / 2`` around its lattice point, the series' remainders are below
-    ``1e-16`` of the sums' scale (``|u| <= 1``: ``0.6^16 / 16!``); a row that steps
-    farther is expanded again at its new frequency.
+    ``1e-16`` of the sums' scale (``|u| <= 1``: ``0.9^18 / 18! = 2e-17``); a row that
+    steps farther is expanded again at its new frequency (from the periodogram's guess,
+    rarely: a row keeps its lattice point for ``RADIUS / 3`` beyond the half spacing).
     """
 
-    TERMS, RADIUS = 16, 0.6
-    GRAM_STEP = RADIUS / 2
+    TERMS, RADIUS = 18, 0.9
+    GRAM_STEP = RADIUS / 3
 
     def __init__(self, x: torch.Tensor, Y: torch.Tensor, w: torch.Tensor | None):
         lo, hi = float(x[0]), float(x[-1])
@@ -269,13 +270,15 @@ def sine_variable_projection(x: torch.Tensor, Y: torch.Tensor, w: torch.Tensor |
 
     def explained(g):
         """_explained at g, expanding the sums again where the series would not hold."""
-        far = (abs(g - centre) > valid) | (abs(g - lattice) > valid / 2)
+        far = abs(g - centre) > valid
         if far.any():
             rows = xp.nonzero(far)[0]
             centre[rows] = g[rows]
-            at, torch_rows = tensor(g[rows]), tensor(rows)
-            windows[1][..., torch_rows], lattice[rows] = exp.gram(at)
-            windows[0][..., torch_rows] = exp.moments(at, torch_rows)
+            windows[0][..., tensor(rows)] = exp.moments(tensor(g[rows]), tensor(rows))
+        far = abs(g - lattice) > valid / 2
+        if far.any():
+            rows = xp.nonzero(far)[0]
+            windows[1][..., tensor(rows)], lattice[rows] = exp.gram(tensor(g[rows]))
         t = tensor(xp.stack([g - centre, g - lattice]))
         return _explained(xp, g, array(exp.sums(windows, t)), W0)
 

@@ -104,13 +104,24 @@ def test_projection_equals_levenberg_marquardt_and_curve_fit(layout):
         np.testing.assert_allclose(np_sine(x, *ref), vp.predict(x)[:, i], atol=1e-6)
 
 
-def test_a_frequency_far_from_its_guess_is_reached_by_expanding_again():
-    """A start half a period-per-range away: steps beyond the series' radius expand the
-    sums again at the new frequency, and the fit still lands on curve_fit's minimum."""
+def test_a_frequency_far_from_its_guess_is_reached_by_expanding_again(monkeypatch):
+    """A start 0.3 rad/unit away (1.5 in units of the half range, beyond the series'
+    radius): the sums are expanded again at the new frequency (the data's and the
+    Gram's), and the fit still lands on curve_fit's minimum."""
+    calls = {"moments": 0, "gram": 0}
+    for name in calls:
+        original = getattr(_Expansion, name)
+
+        def counted(self, *args, _name=name, _original=original):
+            calls[_name] += 1
+            return _original(self, *args)
+
+        monkeypatch.setattr(_Expansion, name, counted)
     x = np.linspace(0, 10, 200)
     y = 2.0 * np.sin(2.3 * x + 0.4) + np.random.default_rng(4).normal(0, 0.2, 200)
-    fit = ParametricRegressor("sine", p0={"frequency": 2.15}, **CPU).fit(x, y[:, None])
+    fit = ParametricRegressor("sine", p0={"frequency": 2.0}, **CPU).fit(x, y[:, None])
     ref = curve_fit(np_sine, x, y, p0=[2.0, 2.3, 0.4], method="lm")[0]
     assert fit.converged_[0]
+    assert calls["moments"] >= 2 and calls["gram"] >= 2
     np.testing.assert_allclose(fit.params_.iloc[0][["amplitude", "frequency"]], ref[:2],
                                rtol=1e-6)
