@@ -156,7 +156,7 @@ def run_blocks(fn, blocks: list) -> list:
 
 
 @contextlib.contextmanager
-def threads_for(work: float, device: torch.device):
+def threads_for(work: float, device: torch.device, *, blas: bool = True):
     """Run CPU work with one torch thread and one-threaded BLAS unless its products are large.
 
     ``work`` is the multiply-adds of one matrix product of the work. Below about 1e8
@@ -167,7 +167,8 @@ def threads_for(work: float, device: torch.device):
     with 2 threads and 27 us with one). Inside, :func:`is_single` is True (the solvers
     then take NumPy's BLAS for their small products) and :func:`available_threads`
     still reports the caller's thread count (the solvers use it for blocks of groups,
-    one per thread). Nested calls are no-ops.
+    one per thread). Nested calls are no-ops. ``blas=False``: the work calls no BLAS
+    through NumPy, whose limit (threadpoolctl, about 0.1 ms a call) is then left alone.
     """
     if device.type != "cpu" or work >= 1e8 or is_single():
         yield
@@ -177,7 +178,7 @@ def threads_for(work: float, device: torch.device):
         torch.set_num_threads(1)
     mark_single(True, before)
     try:
-        with one_blas_thread():
+        with one_blas_thread() if blas else contextlib.nullcontext():
             yield
     finally:
         mark_single(False)

@@ -43,6 +43,9 @@ class History:
             print(f"iteration {it}: {int(n_active)} rows active, mean loss {loss:.6g}",
                   file=sys.stderr)
 
+    def __len__(self) -> int:
+        return len(self.rows["epoch"])
+
     def frame(self) -> pd.DataFrame:
         """The records as a DataFrame, one row per iteration."""
         return pd.DataFrame(self.rows)
@@ -50,13 +53,13 @@ class History:
 
 def levenberg_marquardt(model: Model, x, Y, sw, within, U0, transform, max_iter: int,
                          tol: float, verbose) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
-                                                       pd.DataFrame]:
+                                                       History]:
     """Batched Levenberg-Marquardt over the rows of ``U0`` ``(B, k)``, targets ``Y`` ``(B, m)``.
 
     ``within`` ``(B,)`` is the part of each row's sum of squares that merged repeats
     remove (the stopping test is relative to the whole sum, as MINPACK's). Returns the
     final ``U``, each row's weighted sum of squares on the distinct ``x``, whether it
-    converged, and the history. One host synchronisation per iteration.
+    converged, and the :class:`History`. One host synchronisation per iteration.
     """
     B, k = U0.shape
     dev = U0.device
@@ -139,4 +142,4 @@ def levenberg_marquardt(model: Model, x, Y, sw, within, U0, transform, max_iter:
             cost, H, g, lam, nu = cost[keep], H[keep], g[keep], lam[keep], nu[keep]
     if active.numel():
         U[active] = u
-    return U, cost_all, conv_all, history.frame()
+    return U, cost_all, conv_all, history

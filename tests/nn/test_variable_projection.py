@@ -112,9 +112,9 @@ def test_a_frequency_far_from_its_guess_is_reached_by_expanding_again(monkeypatc
     for name in calls:
         original = getattr(_Expansion, name)
 
-        def counted(self, *args, _name=name, _original=original):
+        def counted(self, *args, _name=name, _original=original, **kwargs):
             calls[_name] += 1
-            return _original(self, *args)
+            return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(_Expansion, name, counted)
     x = np.linspace(0, 10, 200)
