@@ -33,6 +33,7 @@ product within a few units in the last place of the direct ``sin``/``cos``.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -173,14 +174,16 @@ class _Expansion:
 # (Im D_0, Re D_0, Re D_1, -Im D_1, -Im D_2, -Re D_2) = (Y_0, X_0, Y_1, X_1, Y_2, X_2) and
 # (Re S_0, Im S_0, Im S_1, Re S_1, 2 Re S_2, -2 Im S_2) = (X_0, Y_0, -X_1, Y_1, -2 X_2, 2 Y_2):
 # (part, q, factor) per row, part 0 for X and 1 for Y
-_DATA_ROWS = [(1, 0, 1), (0, 0, 1), (1, 1, 1), (0, 1, 1), (1, 2, 1), (0, 2, 1)]
-_GRAM_ROWS = [(0, 0, 1), (1, 0, 1), (0, 1, -1), (1, 1, 1), (0, 2, -2), (1, 2, 2)]
+_DATA_ROWS = ((1, 0, 1), (0, 0, 1), (1, 1, 1), (0, 1, 1), (1, 2, 1), (0, 2, 1))
+_GRAM_ROWS = ((0, 0, 1), (1, 0, 1), (0, 1, -1), (1, 1, 1), (0, 2, -2), (1, 2, 2))
 
 
-def _window_gather(terms: int, rows, device) -> tuple[torch.Tensor, torch.Tensor]:
+@functools.cache
+def _window_gather(terms: int, rows: tuple, device: torch.device
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """Where each window entry comes from in the moments ``(j, re | im)`` flattened, and
     its sign and factor: ``i^j M_j`` is ``(re, im)``, ``(-im, re)``, ``(-re, -im)``,
-    ``(im, -re)`` for ``j % 4`` = 0, 1, 2, 3."""
+    ``(im, -re)`` for ``j % 4`` = 0, 1, 2, 3. Made once per device."""
     index, factor = [], []
     for part, q, f in rows:
         for n in range(terms):
