@@ -344,8 +344,8 @@ class ParametricRegressor(RegressorMixin, NeuroMLEstimator):
         max_iter = 200 if self.max_iter is None else int(self.max_iter)
         # many small element-wise operations: one thread on a CPU whose other cores may
         # be busy (measured on a shared 2-core machine: 300 neurons 0.011 s on one
-        # thread, 0.32-0.36 s on two)
-        with threads_for(float(Yrows.numel()) * k**2, self.device_, blas=not projection):
+        # thread, 0.32-0.36 s on two); the solvers are torch only, NumPy's BLAS is left be
+        with threads_for(float(Yrows.numel()) * k**2, self.device_, blas=False):
             if projection:
                 theta, cost, conv, hist = sine_variable_projection(
                     xm, Yrows, w, within.repeat_interleave(S), starts[..., 1].reshape(-1),
@@ -368,8 +368,7 @@ class ParametricRegressor(RegressorMixin, NeuroMLEstimator):
             if name in model.periodic:
                 theta[:, j] = torch.remainder(theta[:, j] + math.pi, 2 * math.pi) - math.pi
         resid = cost[rows, best] + within  # the sum of squares over all samples
-        centred = Y - Y.sum(0) / Y.shape[0]
-        total = (centred * centred).sum(0)
+        total = (Y - Y.mean(0)).square_().sum(0)
         n = Xt.shape[0]
         self.param_names_ = list(names)
         self.param_values_ = to_numpy(theta)
