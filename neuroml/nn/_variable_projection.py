@@ -283,19 +283,22 @@ def sine_variable_projection(x: torch.Tensor, Y: torch.Tensor, w: torch.Tensor |
     exp.moments(tensor(centre), None, out=windows[0])
     lattice = array(exp.gram(tensor(g), out=windows[1])[1])  # each row's lattice point
 
-    def explained(g):
-        """_explained at g, expanding the sums again where the series would not hold."""
-        far = abs(g - centre) > valid
+    every = array(torch.arange(B, device=dev))
+
+    def explained(g, rows=None):
+        """_explained at g for the rows ``rows`` (all when None), expanding the sums
+        again where the series would not hold."""
+        ids, sel = (every, slice(None)) if rows is None else (rows, rows)
+        far = abs(g - centre[sel]) > valid
         if far.any():
-            rows = xp.nonzero(far)[0]
-            centre[rows] = g[rows]
-            windows[0][..., tensor(rows)] = exp.moments(tensor(g[rows]), tensor(rows))
-        far = abs(g - lattice) > valid / 2
+            centre[ids[far]] = g[far]
+            windows[0][..., tensor(ids[far])] = exp.moments(tensor(g[far]), tensor(ids[far]))
+        far = abs(g - lattice[sel]) > valid / 2
         if far.any():
-            rows = xp.nonzero(far)[0]
-            windows[1][..., tensor(rows)], lattice[rows] = exp.gram(tensor(g[rows]))
-        t = tensor(xp.stack([g - centre, g - lattice]))
-        return _explained(xp, g, array(exp.sums(windows, t)), W0)
+            windows[1][..., tensor(ids[far])], lattice[ids[far]] = exp.gram(tensor(g[far]))
+        t = tensor(xp.stack([g - centre[sel], g - lattice[sel]]))
+        w = windows if rows is None else windows[..., tensor(rows)]
+        return _explained(xp, g, array(exp.sums(w, t)), W0)
 
     # state rows: g, psi, dpsi, d2psi, A, B, dA/dg, dB/dg (_explained's); the trust
     # radius starts at a quarter period over the range (about one periodogram bin)
@@ -303,8 +306,8 @@ def sine_variable_projection(x: torch.Tensor, Y: torch.Tensor, w: torch.Tensor |
     radius = xp.full_like(g, math.pi / 2)
     done_all = xp.zeros_like(g, dtype=bool)
     history = History(verbose)
-    # every row steps until all have stopped (a stopped row's step is zero): at a few
-    # operations on (B, terms) arrays per step, compacting the rows would cost more
+    # every row steps until all have stopped (a stopped row's step is zero); once most
+    # have stopped, the rest are evaluated alone
     for it in range(1, max_iter + 1):
         g, psi, dpsi, d2psi = state[:4]
         limit = tol * (fixed - psi)
@@ -314,7 +317,12 @@ def sine_variable_projection(x: torch.Tensor, Y: torch.Tensor, w: torch.Tensor |
         # a stationary point (no first-order gain within the radius) stays, whatever the
         # curvature, as for Gauss-Newton: the sine at the Nyquist frequency of integer x
         step = xp.where(done_all | (abs(dpsi) * radius <= limit), 0.0, step)
-        new = explained(g + step)
+        active = every[~done_all]
+        if len(active) <= B // 4:  # few rows left: those alone (the others stay)
+            new = state.copy() if xp is np else state.clone()
+            new[:, active] = explained(g[active] + step[active], active)
+        else:
+            new = explained(g + step)
         gain = new[1] - psi  # the decrease of the sum of squares
         pred = step * (dpsi + 0.5 * step * d2psi)
         accept = gain >= 0
