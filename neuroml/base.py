@@ -55,6 +55,22 @@ def _param_names(cls) -> tuple[str, ...]:
     return tuple(BaseEstimator._get_param_names.__func__(cls))
 
 
+def _plain(X, y, min_samples: int, multi_output: bool) -> bool:
+    """Whether ``X`` (and ``y``) are NumPy float arrays that scikit-learn's
+    ``validate_data`` would pass unchanged: ``X`` 2-D with samples and features, ``y``
+    1-D (or 2-D for multi-output) of the same length, all finite."""
+    floats = (np.float64, np.float32)
+    if not (type(X) is np.ndarray and X.dtype in floats and X.ndim == 2
+            and X.shape[0] >= max(min_samples, 1) and X.shape[1] >= 1):
+        return False
+    if y is not None and not (type(y) is np.ndarray and y.dtype in floats
+                              and (y.ndim == 1 or (multi_output and y.ndim == 2))
+                              and y.shape[0] == X.shape[0] and y.size > 0):
+        return False
+    with np.errstate(all="ignore"):  # a sum that overflows sends them to the full check
+        return bool(np.isfinite(X.sum()) and (y is None or np.isfinite(y.sum())))
+
+
 class NeuroMLEstimator(BaseEstimator):
     """Base class of neuroml estimators: a scikit-learn estimator over a torch engine.
 
@@ -175,6 +191,14 @@ class NeuroMLEstimator(BaseEstimator):
             except ValueError as err:
                 self._raise_nonfinite_trials(Xa, err)
                 raise
+        elif _plain(Xa, y, ensure_min_samples, multi_output) and \
+                (reset or not hasattr(self, "feature_names_in_")):
+            # finite float arrays of the right shapes: what validate_data would check and
+            # record, without its 0.2-0.7 ms of Python per call (anything else goes through
+            # it, for its conversions and messages)
+            self._check_n_features(Xa.shape[1], reset)
+            if reset:
+                self.__dict__.pop("feature_names_in_", None)
         elif y is None:
             Xa = validate_data(self, Xa, reset=reset, **kwargs)
         else:

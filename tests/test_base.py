@@ -297,6 +297,38 @@ def test_tensor_input_validation():
     assert ints.dtype == torch.float64
 
 
+def test_plain_arrays_skip_validate_data_and_keep_its_results(monkeypatch):
+    """Finite float arrays of the right shapes are checked without scikit-learn's
+    validate_data (the same n_features_in_, a stale feature_names_in_ dropped); anything
+    else goes through it, for its messages."""
+    import neuroml.base as base
+
+    X, y = small_problem()
+    y = y.astype(float)
+    calls = []
+    real = base.validate_data
+    monkeypatch.setattr(base, "validate_data", lambda *a, **k: calls.append(1) or real(*a, **k))
+    frame = pd.DataFrame(X, columns=list("abcd"))
+    est = LinearDecoder(device="cpu").fit(frame, y)
+    assert list(est.feature_names_in_) == list("abcd") and len(calls) == 1
+    est.fit(X, y)  # plain arrays: no validate_data, and the names are gone as sklearn does
+    assert len(calls) == 1 and est.n_features_in_ == 4
+    assert not hasattr(est, "feature_names_in_")
+    np.testing.assert_allclose(est.predict(X), LinearDecoder(device="cpu").fit(frame, y)
+                               .predict(frame), rtol=1e-12)
+    assert len(calls) == 3  # the DataFrame fit and predict (est.predict(X) is plain)
+    for bad_X, bad_y in [(np.where(X > 2, np.nan, X), y), (X, np.full(60, np.inf)),
+                         (X.astype(int), y), (X, y[:50]), (X, y.astype(object))]:
+        calls.clear()
+        with pytest.raises(ValueError):
+            LinearDecoder(device="cpu").fit(bad_X, bad_y)
+        assert calls == [1]  # sklearn's own message
+    huge = np.full((60, 4), 1e308) * np.r_[1, -1][np.arange(60) % 2][:, None]
+    assert not base._plain(huge, None, 1, False)  # the sum overflows: the full check
+    assert base._plain(X, y, 1, False) and not base._plain(X, y[:, None], 1, False)
+    assert base._plain(X, y[:, None], 1, True) and not base._plain(X[:0], None, 1, False)
+
+
 class _TrialMean(NeuroMLEstimator):
     """A minimal 3-D (trial, time, unit) transformer for testing the base class."""
 
