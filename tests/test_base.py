@@ -317,12 +317,17 @@ def test_plain_arrays_skip_validate_data_and_keep_its_results(monkeypatch):
     np.testing.assert_allclose(est.predict(X), LinearDecoder(device="cpu").fit(frame, y)
                                .predict(frame), rtol=1e-12)
     assert len(calls) == 3  # the DataFrame fit and predict (est.predict(X) is plain)
-    for bad_X, bad_y in [(np.where(X > 2, np.nan, X), y), (X, np.full(60, np.inf)),
-                         (X.astype(int), y), (X, y[:50]), (X, y.astype(object))]:
+    nan_X = X.copy()
+    nan_X[3, 1] = np.nan
+    for bad_X, bad_y in [(nan_X, y), (X, np.full(60, np.inf)), (X, y[:50])]:
         calls.clear()
         with pytest.raises(ValueError):
             LinearDecoder(device="cpu").fit(bad_X, bad_y)
         assert calls == [1]  # sklearn's own message
+    for other_X, other_y in [(np.round(X * 10).astype(int), y), (X, y.astype(object))]:
+        calls.clear()  # valid, converted by validate_data
+        LinearDecoder(device="cpu").fit(other_X, other_y)
+        assert calls == [1]
     huge = np.full((60, 4), 1e308) * np.r_[1, -1][np.arange(60) % 2][:, None]
     assert not base._plain(huge, None, 1, False)  # the sum overflows: the full check
     assert base._plain(X, y, 1, False) and not base._plain(X, y[:, None], 1, False)
