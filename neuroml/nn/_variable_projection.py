@@ -277,7 +277,7 @@ def sine_variable_projection(x: torch.Tensor, Y: torch.Tensor, w: torch.Tensor |
     total_w = float(x.shape[0]) if w is None else float(w.sum())
     wy2 = array(exp.wy2)
     fixed = wy2 + array(within)  # each row's sum of squares is fixed - psi
-    g = xp.maximum(array(f0), 0.0) * R
+    g = xp.clip(array(f0), 0.0, None) * R
     centre = g.copy() if xp is np else g.clone()  # each row's data centre
     windows = Y.new_empty((2, 6, exp.TERMS, B))  # the data's, then the Gram's
     exp.moments(tensor(centre), None, out=windows[0])
@@ -354,5 +354,5 @@ def sine_variable_projection(x: torch.Tensor, Y: torch.Tensor, w: torch.Tensor |
     # a sin(g u + p') = a sin(f x + p) with p = p' - f centre
     theta = xp.stack([xp.hypot(v1, v2), frequency,
                       xp.arctan2(v2, v1) - frequency * exp.centre], 1)
-    cost = xp.maximum(wy2 - psi, 0.0)
+    cost = xp.clip(wy2 - psi, 0.0, None)
     return tensor(theta), tensor(cost), tensor(done_all), history

@@ -125,3 +125,20 @@ def test_a_frequency_far_from_its_guess_is_reached_by_expanding_again(monkeypatc
     assert calls["moments"] >= 2 and calls["gram"] >= 2
     np.testing.assert_allclose(fit.params_.iloc[0][["amplitude", "frequency"]], ref[:2],
                                rtol=1e-6)
+
+
+def test_the_torch_arithmetic_of_other_devices_equals_numpys(monkeypatch):
+    """On a GPU the per-row arithmetic runs in torch, on the CPU in NumPy: the torch
+    branch, run here on the CPU, gives the same fit (repeats, a gappy grid, and rows
+    evaluated alone at the end)."""
+    import neuroml.nn._variable_projection as vp
+
+    rng = np.random.default_rng(5)
+    x = np.delete(np.repeat(np.linspace(0, 8, 60), 2), rng.choice(120, 10, replace=False))
+    Y, _ = _planted(x, n=40, seed=6)
+    ref = ParametricRegressor("sine", **CPU).fit(x, Y)
+    monkeypatch.setattr(vp, "_namespace", lambda device: (torch, lambda t: t, lambda a: a))
+    got = ParametricRegressor("sine", **CPU).fit(x, Y)
+    assert got.converged_.all() and got.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose(got.param_values_, ref.param_values_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got.loss_, ref.loss_, rtol=1e-12)
