@@ -167,8 +167,9 @@ def threads_for(work: float, device: torch.device, *, blas: bool = True):
     with 2 threads and 27 us with one). Inside, :func:`is_single` is True (the solvers
     then take NumPy's BLAS for their small products) and :func:`available_threads`
     still reports the caller's thread count (the solvers use it for blocks of groups,
-    one per thread). Nested calls are no-ops. ``blas=False``: the work calls no BLAS
-    through NumPy, whose limit (threadpoolctl, about 0.1 ms a call) is then left alone.
+    one per thread). Nested calls are no-ops. ``blas=False``: for work that calls no BLAS
+    through NumPy, whose limit (threadpoolctl, about 0.1 ms a call) is then left alone;
+    NumPy's BLAS keeps its threads inside (a nested call does not limit them either).
     """
     if device.type != "cpu" or work >= 1e8 or is_single():
         yield

@@ -82,6 +82,8 @@ class NeuroMLEstimator(BaseEstimator):
 
     _parameter_constraints: ClassVar[dict] = {}
     _module_attributes: ClassVar[tuple[str, ...]] = ()
+    # fitted attributes that a subclass makes on first use (in __getattr__)
+    _lazy_attributes: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def _get_param_names(cls) -> list[str]:
@@ -396,6 +398,8 @@ def _fitted_state(est, blobs: list) -> dict[str, Any]:
     (nested estimators put their own tensors in ``blobs``).
     """
     state: dict[str, Any] = {"tensors": {}, "modules": {}, "attributes": {}}
+    for name in est._lazy_attributes:  # made on first use: made now, to be saved
+        getattr(est, name, None)
     for key, value in est.__dict__.items():
         if not key.endswith("_") or key.startswith("_"):
             continue

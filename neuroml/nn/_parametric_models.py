@@ -186,7 +186,8 @@ def _row_argmax(a: torch.Tensor) -> torch.Tensor:
 
 def _neuron_blocks(x, Y) -> list[slice]:
     """Blocks of neurons that keep the spectra small (memory the allocator reuses from
-    block to block): about 2 MB of single-precision spectrum each."""
+    block to block): about 2 MB of single-precision spectrum each for evenly spaced x
+    (more for irregular x, whose periodogram is in double precision)."""
     size = max(1, 2**18 // max(x.shape[0], 1))
     return [slice(i, i + size) for i in range(0, max(Y.shape[1], 1), size)]
 
@@ -215,9 +216,12 @@ def _sine_frequencies(x, Y, w, n_starts):
     uniform = m > 2 and float((gaps - gaps.mean()).abs().max()) <= 1e-6 * float(gaps.mean())
     if uniform:  # evenly spaced x (after merging repeats, sorted): an FFT of each neuron
         n_fft = 1 << max(int(math.ceil(math.log2(2 * m))), 3)  # 2x oversampled
-        # in single precision (a peak's place needs no more, and it is twice as fast)
-        spectrum = torch.fft.rfft(wy.T.to(torch.float32, memory_format=torch.contiguous_format),
-                                  n=n_fft, dim=1)
+        # in single precision (a peak's place needs no more, and it is twice as fast),
+        # each neuron divided by its largest value so that no power over- or underflows
+        # (data anywhere within single precision's range, 1e-38 to 3e38)
+        y32 = wy.T.to(torch.float32, memory_format=torch.contiguous_format)
+        y32 /= y32.abs().amax(1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)
+        spectrum = torch.fft.rfft(y32, n=n_fft, dim=1)
         spectrum = torch.view_as_real(spectrum).square()
         power = spectrum[..., 0] + spectrum[..., 1]  # (N, n_fft // 2 + 1)
         d_omega = _TWO_PI / (n_fft * step)

@@ -13,16 +13,20 @@ when ``psi`` does not fall, and the radius shrinks after a rejected one. A row s
 MINPACK's tests, as the Levenberg-Marquardt solver does: the actual and predicted
 relative decrease of its sum of squares below ``tol``, or the next step below ``tol``
 relative to the frequency, or the next step predicted to gain less than ``tol`` of the
-sum of squares. That last step is then taken on the local quadratic model instead of
-being evaluated: the frequency moves by it, the coefficients along their derivatives, the
-sum of squares by the decrease predicted (below ``tol`` of it; against evaluating the step,
-the parameters agree to 1e-8 and the sum of squares to 1e-12, measured on 3,000 noisy
-sines). Its minimum is the one ``curve_fit`` reaches on ``(amplitude, frequency,
-phase)`` from the same frequency (the amplitude and phase at any frequency being their
-exact least-squares values). The sums are Taylor-expanded in the frequency around each
-row's start (:class:`_Expansion`): one pass over the samples, after which a Newton step
-costs a few operations on ``(rows, terms)`` arrays; from the periodogram's guess two to
-four steps suffice, where Levenberg-Marquardt takes five to ten full evaluations.
+sum of squares. That last step is then taken on the local quadratic model where the
+model is exact enough (the frequency moves by it, the coefficients along their
+derivatives, by less than 1e-4 of themselves, the sum of squares by the decrease
+predicted; against evaluating the step, the parameters agree to 1e-8 and the sum of
+squares to 1e-12, measured on 3,000 noisy sines), and evaluated elsewhere. Its minimum
+is the one ``curve_fit`` reaches on ``(amplitude, frequency, phase)`` from the same
+frequency (the amplitude and phase at any frequency being their exact least-squares
+values). The sums are Taylor-expanded in the frequency (:class:`_Expansion`): the
+data's around each row's start, the Gram matrix's (the same for every row) around the
+nearest point of a shared lattice of frequencies. That is one pass over the samples,
+after which a Newton step costs a few operations on ``(rows, terms)`` arrays; from the
+periodogram's guess two to four steps suffice, where Levenberg-Marquardt takes five to
+ten full evaluations. Once three quarters of the rows have stopped, the others are
+evaluated alone; the per-row arithmetic runs in NumPy on the CPU (:func:`_namespace`).
 
 Evenly spaced ``x`` (after merging repeats, with or without gaps): the expansion's
 ``e^{i c x}`` at every sample is a product of two short tables, ``e^{i c (x_0 + j L dx)}``
@@ -213,8 +217,9 @@ def _windows(mom: torch.Tensor, index: torch.Tensor, factor: torch.Tensor,
 def _explained(xp, g, sums, W0: float):
     """``psi``, its first two derivatives in ``g``, the linear coefficients ``(A, B)``
     and their derivatives in ``g`` at ``g`` from the sums ``(12, B)``
-    (:meth:`_Expansion.sums`); stacked with ``g`` as ``(8, B)``. ``d`` is the data's products with ``(sin, cos)``, ``G`` their Gram matrix,
-    primes derivatives in ``g``. ``xp`` is the arrays' module (:func:`_namespace`)."""
+    (:meth:`_Expansion.sums`); stacked with ``g`` as ``(8, B)``. ``d`` is the data's
+    products with ``(sin, cos)``, ``G`` their Gram matrix, primes derivatives in ``g``.
+    ``xp`` is the arrays' module (:func:`_namespace`)."""
     d1, d2, e1, e2, h1, h2, c, s, p11, p12, q11, q12 = sums  # d, d', d''; S_0, G', G''
     # Gram matrix of (sin, cos); a ridge where both vanish on every sample (the Nyquist
     # frequency's sine, or f = 0) keeps the coefficients finite
@@ -250,10 +255,11 @@ def _namespace(device: torch.device):
     On the CPU, NumPy: the loop is some hundred operations per step on arrays of one
     number per row, where NumPy's overhead per operation is a third of torch's (measured
     on 1,000 rows: 54 us against 129 us for :func:`_explained`); the arrays share their
-    memory with the tensors. Elsewhere torch, on the device."""
+    memory with the tensors. Elsewhere torch, on the device. Returns the module, the
+    conversions from and to tensors, and a copy of an array."""
     if device.type == "cpu":
-        return np, (lambda t: t.numpy()), torch.from_numpy
-    return torch, (lambda t: t), (lambda a: a)
+        return np, (lambda t: t.numpy()), torch.from_numpy, np.copy
+    return torch, (lambda t: t), (lambda a: a), torch.clone
 
 
 def sine_variable_projection(x: torch.Tensor, Y: torch.Tensor, w: torch.Tensor | None,
@@ -267,18 +273,19 @@ def sine_variable_projection(x: torch.Tensor, Y: torch.Tensor, w: torch.Tensor |
     ``within`` ``(B,)`` the part of each row's sum of squares that merging removed.
     Returns ``theta`` ``(B, 3)`` (amplitude >= 0, frequency >= 0, phase), each row's
     weighted sum of squares on the distinct ``x``, whether it converged, and the
-    :class:`History` (the Levenberg-Marquardt solver's). One host synchronisation per
-    step.
+    :class:`History` (the Levenberg-Marquardt solver's). On a GPU, a few host
+    synchronisations per step (the rows left and the mean loss; whether any row needs
+    its sums expanded again).
     """
     B, dev = Y.shape[0], Y.device
-    xp, array, tensor = _namespace(dev)
+    xp, array, tensor, copy = _namespace(dev)
     exp = _Expansion(x, Y, w)
     R, W0, valid = exp.R, float(exp.W0), exp.RADIUS
     total_w = float(x.shape[0]) if w is None else float(w.sum())
     wy2 = array(exp.wy2)
     fixed = wy2 + array(within)  # each row's sum of squares is fixed - psi
     g = xp.clip(array(f0), 0.0, None) * R
-    centre = g.copy() if xp is np else g.clone()  # each row's data centre
+    centre = copy(g)  # each row's data centre
     windows = Y.new_empty((2, 6, exp.TERMS, B))  # the data's, then the Gram's
     exp.moments(tensor(centre), None, out=windows[0])
     lattice = array(exp.gram(tensor(g), out=windows[1])[1])  # each row's lattice point
@@ -303,6 +310,7 @@ def sine_variable_projection(x: torch.Tensor, Y: torch.Tensor, w: torch.Tensor |
     # state rows: g, psi, dpsi, d2psi, A, B, dA/dg, dB/dg (_explained's); the trust
     # radius starts at a quarter period over the range (about one periodogram bin)
     state = explained(g)
+    newton, concave = _newton(xp, state)
     radius = xp.full_like(g, math.pi / 2)
     done_all = xp.zeros_like(g, dtype=bool)
     history = History(verbose)
@@ -311,7 +319,6 @@ def sine_variable_projection(x: torch.Tensor, Y: torch.Tensor, w: torch.Tensor |
     for it in range(1, max_iter + 1):
         g, psi, dpsi, d2psi = state[:4]
         limit = tol * (fixed - psi)
-        newton, concave = _newton(xp, state)
         step = xp.where(concave, newton, xp.sign(dpsi) * radius)
         step = xp.maximum(xp.minimum(step, radius), -xp.minimum(radius, g))  # f >= 0
         # a stationary point (no first-order gain within the radius) stays, whatever the
@@ -319,7 +326,7 @@ def sine_variable_projection(x: torch.Tensor, Y: torch.Tensor, w: torch.Tensor |
         step = xp.where(done_all | (abs(dpsi) * radius <= limit), 0.0, step)
         active = every[~done_all]
         if len(active) <= B // 4:  # few rows left: those alone (the others stay)
-            new = state.copy() if xp is np else state.clone()
+            new = copy(state)
             new[:, active] = explained(g[active] + step[active], active)
         else:
             new = explained(g + step)
@@ -337,20 +344,32 @@ def sine_variable_projection(x: torch.Tensor, Y: torch.Tensor, w: torch.Tensor |
             (~accept & (abs(step) <= scale)) | (radius <= scale)
         at_edge = abs(step) >= 0.99 * radius
         radius = xp.where(accept, xp.where(at_edge, 2 * radius, radius), abs(step) / 4)
-        # one synchronisation: the rows left and the mean loss
+        # the rows left and the mean loss, in one synchronisation
         n_left, mean_cost = xp.stack([(~done_all).sum() * 1.0, (wy2 - state[1]).sum()]).tolist()
         history.record(it, mean_cost / (B * total_w), n_left)
         if not n_left:
             break
-    # the last Newton step of every row whose predicted decrease is below tol of its sum
-    # of squares, on the local model (rows stop there; the step completes them)
+    # the last Newton step of every row (rows stop where it would gain less than tol of
+    # the sum of squares; it completes them). On the local quadratic model where that is
+    # exact enough: a gain below tol and coefficients that move by less than 1e-4 of
+    # themselves (the model's error, of second order in the step, is then ~1e-8 of
+    # them); evaluated, and kept where it does not raise the sum of squares, elsewhere
+    # (a flat psi near frequency 0, rows stopped by max_iter)
     g, psi, dpsi, d2psi, v1, v2, dv1, dv2 = state
-    step = xp.maximum(_newton(xp, state)[0], -g)
+    step = xp.maximum(newton, -g)
     gain = step * (dpsi + 0.5 * step * d2psi)
-    small = gain <= tol * (fixed - psi)
-    step, psi = xp.where(small, step, 0.0), psi + xp.where(small, gain, 0.0)
-    frequency = (g + step) / R
-    v1, v2 = v1 + step * dv1, v2 + step * dv2
+    on_model = (gain <= tol * (fixed - psi)) & \
+        (abs(step) * xp.hypot(dv1, dv2) <= 1e-4 * xp.hypot(v1, v2))
+    out = copy(state)
+    out[0], out[1] = g + xp.where(on_model, step, 0.0), psi + xp.where(on_model, gain, 0.0)
+    out[4], out[5] = v1 + xp.where(on_model, step * dv1, 0.0), \
+        v2 + xp.where(on_model, step * dv2, 0.0)
+    rows = every[~on_model & (step != 0)]
+    if len(rows):
+        new = explained(g[rows] + step[rows], rows)
+        out[:, rows] = xp.where(new[1] >= psi[rows], new, state[:, rows])
+    g, psi, _, _, v1, v2, _, _ = out
+    frequency = g / R
     # a sin(g u + p') = a sin(f x + p) with p = p' - f centre
     theta = xp.stack([xp.hypot(v1, v2), frequency,
                       xp.arctan2(v2, v1) - frequency * exp.centre], 1)

@@ -185,6 +185,7 @@ class ParametricRegressor(RegressorMixin, NeuroMLEstimator):
     True
     """
 
+    _lazy_attributes = ("history_",)
     _parameter_constraints: ClassVar[dict] = {
         "model": [Options(tuple(PRESETS)), "callable"],
         "p0": [dict, None],
@@ -237,13 +238,8 @@ class ParametricRegressor(RegressorMixin, NeuroMLEstimator):
                 return prop.__get__(self)
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         self.history_ = records.frame()
-        del self._history_records
+        self.__dict__.pop("_history_records", None)
         return self.history_
-
-    def save(self, path):
-        """Save the fitted estimator (see :meth:`neuroml.base.NeuroMLEstimator.save`)."""
-        getattr(self, "history_", None)  # made, so that it is saved with the fit
-        return super().save(path)
 
     # ------------------------------------------------------------------ inputs
     def _x(self, X, y=None, *, reset: bool, y_ndim: int = 2):
@@ -344,7 +340,8 @@ class ParametricRegressor(RegressorMixin, NeuroMLEstimator):
         max_iter = 200 if self.max_iter is None else int(self.max_iter)
         # many small element-wise operations: one thread on a CPU whose other cores may
         # be busy (measured on a shared 2-core machine: 300 neurons 0.011 s on one
-        # thread, 0.32-0.36 s on two); the solvers are torch only, NumPy's BLAS is left be
+        # thread, 0.32-0.36 s on two); the solvers call no BLAS through NumPy (their
+        # per-row arithmetic in NumPy is element-wise), so its limit is left alone
         with threads_for(float(Yrows.numel()) * k**2, self.device_, blas=False):
             if projection:
                 theta, cost, conv, hist = sine_variable_projection(

@@ -291,6 +291,30 @@ def test_save_load_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded.predict(x), fit.predict(x))
 
 
+@pytest.mark.parametrize("model", ["sine", "sigmoid"])
+def test_history_is_made_on_first_use_and_kept_everywhere(tmp_path, model):
+    """history_ (one row per iteration) is made from the solver's records when first
+    read; a pickle, a saved file and a fit saved inside another estimator keep it, and a
+    refit replaces it."""
+    import pickle
+
+    from neuroml.base import _from_json, _to_json
+
+    x, Y, _, _ = planted(model, n_neurons=5)
+    fit = ParametricRegressor(model, **CPU).fit(x, Y)
+    assert "history_" not in vars(fit)
+    copies = [pickle.loads(pickle.dumps(fit)), neuroml.load(fit.save(tmp_path / "f.pt"))]
+    blobs: list = []
+    copies.append(_from_json(_to_json(fit, blobs), blobs, None))  # nested in another
+    for other in copies:
+        pd.testing.assert_frame_equal(other.history_, fit.history_)
+    assert len(fit.history_) == fit.n_iter_
+    assert list(fit.history_.columns) == ["epoch", "train_loss", "val_loss", "n_active",
+                                          "seconds"]
+    fit.set_params(solver="adam", max_iter=7).fit(x, Y)
+    assert len(fit.history_) == 7 and "_history_records" not in vars(fit)
+
+
 def test_not_fitted():
     with pytest.raises(NotFittedError):
         ParametricRegressor(**CPU).predict(np.zeros((3, 1)))

@@ -137,8 +137,45 @@ def test_the_torch_arithmetic_of_other_devices_equals_numpys(monkeypatch):
     x = np.delete(np.repeat(np.linspace(0, 8, 60), 2), rng.choice(120, 10, replace=False))
     Y, _ = _planted(x, n=40, seed=6)
     ref = ParametricRegressor("sine", **CPU).fit(x, Y)
-    monkeypatch.setattr(vp, "_namespace", lambda device: (torch, lambda t: t, lambda a: a))
+    monkeypatch.setattr(vp, "_namespace",
+                        lambda device: (torch, lambda t: t, lambda a: a, torch.clone))
     got = ParametricRegressor("sine", **CPU).fit(x, Y)
     assert got.converged_.all() and got.n_iter_ == ref.n_iter_
     np.testing.assert_allclose(got.param_values_, ref.param_values_, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(got.loss_, ref.loss_, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"p0": {"frequency": 1e-3}}, {"tol": 1e-3}])
+def test_the_last_step_leaves_exact_coefficients_and_loss(kwargs):
+    """Slow sines (psi is flat near frequency 0, where the last Newton step is large for
+    a small gain) and a loose tol: the returned amplitude and phase are the exact least
+    squares ones at the returned frequency, and loss_ is the loss of the returned
+    parameters (the step is evaluated wherever the local model would not be exact; a
+    model step there was 0.5 % off). The tolerances allow for the rows fitted near
+    frequency 0 with amplitudes of hundreds, a nearly singular Gram matrix."""
+    rng = np.random.default_rng(1)
+    x = np.linspace(0, 10, 200)
+    f, p, a = rng.uniform(0.01, 0.3, 20), rng.uniform(-3, 3, 20), rng.uniform(0.5, 2, 20)
+    Y = a * np.sin(np.outer(x, f) + p) + rng.normal(0, 0.3, (200, 20))
+    fit = ParametricRegressor("sine", **CPU, **kwargs).fit(x, Y)
+    for i, (amp, freq, phase) in enumerate(fit.param_values_):
+        basis = np.c_[np.sin(freq * x), np.cos(freq * x)]
+        coef = np.linalg.lstsq(basis, Y[:, i], rcond=None)[0]
+        np.testing.assert_allclose(basis @ coef, np_sine(x, amp, freq, phase),
+                                   atol=1e-5 * np.abs(Y[:, i]).max())
+        np.testing.assert_allclose(fit.loss_[i], ((Y[:, i] - np_sine(x, amp, freq, phase))
+                                                  ** 2).mean(), rtol=2e-5)
+
+
+def test_the_fit_does_not_depend_on_the_data_scale():
+    """The periodogram's guess is computed in single precision after each neuron is
+    divided by its largest value: data of any scale within single precision's range
+    gets the fit of the unscaled data, scaled."""
+    x = np.linspace(0, 10, 200)
+    Y, _ = _planted(x, n=10, seed=7)
+    ref = ParametricRegressor("sine", **CPU).fit(x, Y)
+    for scale in (1e-30, 1e-20, 1e20, 1e30):
+        got = ParametricRegressor("sine", **CPU).fit(x, Y * scale)
+        np.testing.assert_allclose(got.loss_ / scale**2, ref.loss_, rtol=1e-8)
+        np.testing.assert_allclose(got.param_values_[:, 1:], ref.param_values_[:, 1:],
+                                   rtol=1e-6)
