@@ -125,8 +125,10 @@ class NeuroMLEstimator(BaseEstimator):
         """Validate ``X`` (and ``y``) and move ``X`` to ``device_``.
 
         NumPy and DataArray inputs go through scikit-learn's ``validate_data`` (finite
-        values, 2-D or ``ndim``-D, ``n_features_in_`` bookkeeping, its messages);
-        tensors are checked on their device without a round trip to the host.
+        values, 2-D or ``ndim``-D, ``n_features_in_`` bookkeeping, its messages), except
+        finite float arrays of the right shapes (:func:`_plain`), which it would pass
+        unchanged: those get the same bookkeeping here; tensors are checked on their
+        device without a round trip to the host.
 
         Parameters
         ----------
