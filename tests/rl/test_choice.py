@@ -166,6 +166,7 @@ def test_a_subject_who_never_changes_option_has_beta_at_its_bound():
     assert model.summary_.set_index("subject").loc[1, "constant_choice"]
     assert model.params_.loc[0, "beta"] < 30.0
     assert not model.summary_.set_index("subject").loc[0, "constant_choice"]
+    assert model.summary_["at_bound"].tolist() == ["", "beta"]
     # its NLL is the model's at the reported parameters
     p = model.params_.loc[1]
     direct = q_learning(constant["choice"], constant["reward"], p["alpha"], p["beta"])

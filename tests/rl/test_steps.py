@@ -158,6 +158,7 @@ def test_fit_choice_model_equals_a_scipy_fit_and_recovers_the_agent(sessions):
     n = int((c >= 0).sum())
     assert (m["n_trials"], m["n_no_response"], m["n_options"]) == (n, 300 - n, 2)
     assert m["aic"] == pytest.approx(4 + 2 * m["nll"])
+    assert m["at_bound"] == ""
     assert m["bic"] == pytest.approx(2 * np.log(n) + 2 * m["nll"])
     assert abs(m["alpha"] - truth["session_0"][0]) < 0.15
     assert abs(np.log(m["beta"] / truth["session_0"][1])) < 0.4
@@ -350,7 +351,10 @@ def test_neuroml_run_on_the_real_aind_sessions(tmp_path, capsys):
     for session, n in AIND.items():
         row = summary.loc[f"mouse_dynamic_foraging_bandit_aind_{session}"]
         assert row["choice_model.n_trials"] == n  # no-response trials (2) left out
-        assert 0 < row["choice_model.alpha"] < 1 and 0 < row["choice_model.beta"] < 50
+        assert 0 < row["choice_model.alpha"] < 1 and 0 < row["choice_model.beta"] <= 50
+        # 689514's side preference: a learning rate near 0 followed strictly, beta at 50
+        at_bound = "" if pd.isna(row["choice_model.at_bound"]) else row["choice_model.at_bound"]
+        assert at_bound == ("beta" if session == "689514" else "")
         values = pd.read_csv(out / f"mouse_dynamic_foraging_bandit_aind_{session}" /
                              "choice_values.csv")
         c, r = values["choice"].to_numpy(), values["reward"].fillna(0).to_numpy()

@@ -46,6 +46,12 @@ def test_user_guide_examples_run(tmp_path, run_user_guide, capsys):
     # the 97 humans: every fit converged, the medians the text gives
     model = ns["model"]
     assert len(model.params_) == 97 and model.summary_["converged"].all()
+    bound = model.summary_.set_index("subject")["at_bound"]
+    beta = model.params_["beta"]
+    assert (bound != "").sum() == 36
+    assert (bound == "alpha").sum() == 17 and (model.params_["alpha"][bound == "alpha"] > 0.99).all()
+    assert (bound.str.contains("beta") & (beta > 25)).sum() == 14
+    assert (bound.str.contains("beta") & (beta < 25)).sum() == 5
     med = model.params_.median()
     assert 0.3 < med["alpha"] < 0.55 and 2.0 < med["beta"] < 3.5
     assert 55 <= int((ns["sticky"].bic_ < model.bic_).sum()) <= 75

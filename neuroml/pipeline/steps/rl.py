@@ -57,7 +57,8 @@ def _session_choices(recording, choice, reward, no_response, options, reward_pro
                                             "rewards)")},
     outputs={
         "choice_model": Output("metrics", "fitted parameters, nll, aic, bic, answered trials, "
-                                          "accuracy and mean P(choice) of the model"),
+                                          "accuracy and mean P(choice) of the model; at_bound: "
+                                          "the parameters fitted at a bound"),
         "choice_values": Output("table", "per trial: choice, reward, Q values, q_chosen, rpe, "
                                          "p_chosen, P of each option (p_0 ..)"),
         "choice_probability": Output("figure", "P(choice) over trials with the choices, rewards "
@@ -134,12 +135,14 @@ def fit_choice_model(ctx, *, recording, choice, reward, no_response, options,
         accuracy=float(np.mean(proba[answered].argmax(1) == c[answered])),
         mean_p_chosen=float(np.nanmean(values["p_chosen"])),
         converged=bool(row["converged"]), constant_choice=bool(row["constant_choice"]),
-        choice_column=column)
+        at_bound=str(row["at_bound"]), choice_column=column)
     fig_table = values.rename(columns=dict(zip(keep, [f"p_reward_{k}" for k in range(len(keep))])))
     labels = option_labels if option_labels and len(option_labels) == model.n_options_ else None
     ax = plot_choice_probability(fig_table, option=1, labels=labels)
     ax.figure.set_size_inches(11, 3.8)
-    fitted = ", ".join(f"{k} = {metrics[k]:.3g}" for k in model.parameters_)
+    bound = set(metrics["at_bound"].split(",")) - {""}
+    fitted = ", ".join(f"{k} = {metrics[k]:.3g}" + (" (at its bound)" if k in bound else "")
+                       for k in model.parameters_)
     ax.set_title(f"{ctx.recording_id}: {fitted}; NLL {metrics['nll']:.1f} over "
                  f"{metrics['n_trials']} trials", fontsize="medium")
     return {"choice_model": metrics, "choice_values": values, "choice_probability": ax.figure}
