@@ -85,7 +85,8 @@ def plot_rpe_heatmap(rpe, *, events: dict | None = None, ax: Axes | None = None,
         ticks = ticks[(ticks >= 0) & (ticks < values.shape[0])]
         ax.set_yticks(ticks, [str(trials[int(t)]) for t in ticks])
     for name, t in (events or {}).items():
-        ax.axvline(float(t), color="k", linestyle="--", linewidth=0.8)
+        # faint, so that the event's own column (often the strongest) stays readable
+        ax.axvline(float(t), color="k", linestyle="--", linewidth=0.7, alpha=0.3)
         ax.annotate(str(name), (float(t), 1.0), xycoords=("data", "axes fraction"),
                     xytext=(0, 2), textcoords="offset points", fontsize="small", ha="center")
     if colorbar:
