@@ -291,7 +291,7 @@ def plot_reward_distribution(samples, *, values=None, probabilities=None,
     Parameters
     ----------
     samples : array-like of shape (n_samples,)
-        Decoded samples, e.g. from :func:`~neuroml.rl.dopamine.decode_reward_distribution`.
+        Decoded samples, e.g. from :func:`~neuroml.rl.imputation.decode_reward_distribution`.
     values : array-like of shape (n_values,), default=None
         The true distribution: its values (reward magnitudes), or samples of it.
     probabilities : array-like of shape (n_values,), default=None

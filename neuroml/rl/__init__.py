@@ -32,13 +32,9 @@ from .bandit import (
 )
 from .choice import QLearning
 from .distributional import DistributionalTD, default_taus, expectiles, quantiles
-from .dopamine import (
-    decode_reward_distribution,
-    reversal_correlation,
-    reversal_point_analysis,
-    reward_responses,
-)
+from .dopamine import reversal_correlation, reversal_point_analysis, reward_responses
 from .features import complete_serial_compound, microstimulus, presence, time_since_onset
+from .imputation import decode_reward_distribution
 from .learners import distributional_td, rescorla_wagner, td_learning
 from .q_learning import q_learning
 from .rpe_regression import rpe_regression

@@ -12,11 +12,11 @@ from neuroml.errors import ParameterError, RecordingError
 from neuroml.io.recording import Recording
 from neuroml.rl.dopamine import (
     _halves,
-    decode_reward_distribution,
     reversal_correlation,
     reversal_point_analysis,
     reward_responses,
 )
+from neuroml.rl.imputation import decode_reward_distribution
 from tests.conftest import REAL_DATA
 
 UNITS = REAL_DATA / "eshel_dabney_vta_dopamine_units"
