@@ -16,7 +16,8 @@ import xarray as xr
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 
 import neuroml
-from neuroml.base import _FORMAT, NeuroMLEstimator, _from_json, _to_json
+from neuroml._serialization import _FORMAT, _from_json, _to_json
+from neuroml.base import NeuroMLEstimator
 from neuroml.decoding.linear import LinearDecoder
 from neuroml.errors import (
     DeviceError,

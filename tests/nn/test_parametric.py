@@ -298,7 +298,7 @@ def test_history_is_made_on_first_use_and_kept_everywhere(tmp_path, model):
     refit replaces it."""
     import pickle
 
-    from neuroml.base import _from_json, _to_json
+    from neuroml._serialization import _from_json, _to_json
 
     x, Y, _, _ = planted(model, n_neurons=5)
     fit = ParametricRegressor(model, **CPU).fit(x, Y)
