@@ -19,12 +19,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import xarray as xr  # noqa: E402
+import yaml  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from scipy.optimize import minimize  # noqa: E402
 
 import neuroml.pipeline.steps.rl  # noqa: E402, F401  (registers the steps)
 from neuroml import Recording  # noqa: E402
-from neuroml.errors import RecordingError  # noqa: E402
+from neuroml.errors import ParameterError, RecordingError  # noqa: E402
 from neuroml.pipeline import get_step, run_pipeline  # noqa: E402
 from neuroml.pipeline.registry import StepContext  # noqa: E402
 from tests.conftest import REAL_DATA  # noqa: E402
@@ -214,6 +215,32 @@ def test_fit_choice_model_errors_name_the_columns(sessions):
         run_step("fit_choice_model", recording=rec, params={"reward": ["gold", "rewarded_historyR"]})
     with pytest.raises(RecordingError, match="has no trials table"):
         run_step("fit_choice_model", recording=Recording.from_arrays(spike_times=[[0.1]]))
+    with pytest.raises(ParameterError, match=r"option_labels names 3 options .* has 2"):
+        run_step("fit_choice_model", recording=rec,
+                 params={"option_labels": ["left", "right", "centre"], "n_starts": 1})
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"parameters": ["alpha"]}, r"including alpha and beta"),
+    ({"parameters": ["alpha", "beta", "gamma"]}, r"params.parameters: must be"),
+    ({"bounds": {"alpha": 5}}, r"\[low, high\] with low <= high"),
+    ({"bounds": {"beta": [10, 1]}}, r"params.bounds: must be .*Got {'beta': \[10, 1\]}"),
+    ({"bounds": {"temperature": [0, 1]}}, r"names among the model's parameters"),
+])
+def test_fit_choice_model_params_are_checked_before_running(tmp_path, params, match):
+    """A bad parameter fails 'neuroml validate', naming it, before any session runs."""
+    from neuroml.pipeline.config import load_pipeline
+
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"name": "p", "steps": [{"step": "fit_choice_model",
+                                                            "params": params}]}))
+    with pytest.raises(ParameterError, match=match):
+        load_pipeline(path)
+    good = {"parameters": ["alpha", "beta", "bias"], "bounds": {"beta": [0, 20],
+                                                                "bias_1": [-1, 1]}}
+    path.write_text(yaml.safe_dump({"name": "p", "steps": [{"step": "fit_choice_model",
+                                                            "params": good}]}))
+    load_pipeline(path)
 
 
 # ---------------------------------------------------------------------- rpe_response
@@ -278,7 +305,8 @@ def test_rpe_response_errors():
     values = run_step("fit_choice_model", recording=rec, params={"n_starts": 1})["choice_values"]
     with pytest.raises(RecordingError, match="no column 'delta'"):
         run_step("rpe_response", recording=rec, values=values, params={"rpe": "delta"})
-    with pytest.raises(RecordingError, match=r"\(any of \['G_1', 'G_2'\]\)"):
+    with pytest.raises(RecordingError, match=r"no signal \(any of \['G_1', 'G_2'\]\) for the "
+                                             r"'source' parameter.*its signals: \["):
         run_step("rpe_response", recording=rec, values=values, params={"source": ["G_1", "G_2"]})
     with pytest.raises(RecordingError, match="no bin centre lies in response_window"):
         run_step("rpe_response", recording=rec, values=values,

@@ -22,13 +22,16 @@ POSITIVE = [Interval(numbers.Real, 0, None, "neither")]
 SCALE = [Options(("counts", "rate", "sqrt", "zscore"))]
 
 
-def pick_column(available, candidates, what: str, recording_id: str) -> str:
+def pick_column(available, candidates, what: str, recording_id: str, *,
+                kind: str = "trials column") -> str:
     """The first of ``candidates`` (a str or list of str) that is in ``available``.
+
+    ``kind`` is what the candidates are, in the message ("trials column", "signal" ..).
 
     Raises
     ------
     RecordingError
-        None of them is there; the message lists the columns that are.
+        None of them is there; the message lists the ones that are.
     """
     names = [candidates] if isinstance(candidates, str) else list(candidates)
     for name in names:
@@ -36,8 +39,8 @@ def pick_column(available, candidates, what: str, recording_id: str) -> str:
             return name
     shown = repr(names[0]) if len(names) == 1 else f"(any of {names})"
     raise RecordingError(
-        f"Recording '{recording_id}' has no trials column {shown} for {what}; "
-        f"its columns: {sorted(map(str, available))}."
+        f"Recording '{recording_id}' has no {kind} {shown} for {what}; "
+        f"its {kind}s: {sorted(map(str, available))}."
     )
 
 

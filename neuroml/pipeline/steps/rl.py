@@ -17,14 +17,18 @@ import pandas as pd
 import xarray as xr
 
 from ..._validation import Interval, Options
-from ...errors import RecordingError
-from ..constraints import ListOf, Pair
+from ...errors import ParameterError, RecordingError
+from ..constraints import ListOf, MappingOf, Pair
 from ..registry import Input, Output, Param, register_step
 from ._common import COLUMN, pick_column
 
 __all__ = ["fit_choice_model", "rpe_response"]
 
 _NAMES = ("alpha", "alpha_neg", "beta", "forget", "bias", "perseveration")
+_BOUNDED = MappingOf(r"alpha|alpha_neg|beta|forget|bias(_[1-9][0-9]*)?|perseveration(_rate)?",
+                     "the model's parameters (alpha, alpha_neg, beta, forget, bias or bias_1 .., "
+                     "perseveration, perseveration_rate)",
+                     Pair(equal=True, names=("low", "high")))
 
 
 def _session_choices(recording, choice, reward, no_response, options, reward_probabilities,
@@ -83,11 +87,12 @@ def _session_choices(recording, choice, reward, no_response, options, reward_pro
         "option_labels": Param([ListOf((str,)), None], None,
                                "names of the options for the figure (e.g. [left, right]); "
                                "null: option 0, option 1 .."),
-        "parameters": Param([ListOf((Options(_NAMES),), unique=True)], ["alpha", "beta"],
+        "parameters": Param([ListOf((Options(_NAMES),), unique=True, required=("alpha", "beta"))],
+                            ["alpha", "beta"],
                             "the free parameters: alpha and beta, plus any of alpha_neg, "
                             "forget, bias, perseveration"),
         "q0": Param([Interval(numbers.Real, None, None)], 0.5, "initial value of every option"),
-        "bounds": Param([dict, None], None,
+        "bounds": Param([_BOUNDED, None], None,
                         "{name: [low, high]} overriding the default bounds (alpha in [0, 1], "
                         "beta in [0, 50], bias and perseveration in [-5, 5])"),
         "n_starts": Param([Interval(numbers.Integral, 1, None)], 8,
@@ -137,7 +142,11 @@ def fit_choice_model(ctx, *, recording, choice, reward, no_response, options,
         converged=bool(row["converged"]), constant_choice=bool(row["constant_choice"]),
         at_bound=str(row["at_bound"]), choice_column=column)
     fig_table = values.rename(columns=dict(zip(keep, [f"p_reward_{k}" for k in range(len(keep))])))
-    labels = option_labels if option_labels and len(option_labels) == model.n_options_ else None
+    if option_labels and len(option_labels) != model.n_options_:
+        raise ParameterError(f"Recording '{ctx.recording_id}': option_labels names "
+                             f"{len(option_labels)} options ({option_labels}) but the session "
+                             f"has {model.n_options_}; name one per option, in option order.")
+    labels = option_labels or None
     ax = plot_choice_probability(fig_table, option=1, labels=labels)
     ax.figure.set_size_inches(11, 3.8)
     bound = set(metrics["at_bound"].split(",")) - {""}
@@ -223,7 +232,8 @@ def rpe_response(ctx, *, recording, values, align_to, source, window, bin_size, 
         raise RecordingError(f"Recording '{rid}' has no trials table to align to.")
     event = pick_column(trials.columns, align_to, "the outcome times", rid)
     available = (["spikes"] if recording.has_spikes else []) + list(recording.signals)
-    src = pick_column(available, source, "the signal (spikes or a signal name)", rid)
+    src = pick_column(available, source, "the 'source' parameter (spikes or a signal name)",
+                      rid, kind="signal")
     if len(values) != len(trials) or not values.index.equals(trials.index):
         raise RecordingError(f"Recording '{rid}': the values table has {len(values)} rows but "
                              f"the trials table {len(trials)}; they must be the same trials.")
@@ -271,8 +281,10 @@ def rpe_response(ctx, *, recording, values, align_to, source, window, bin_size, 
                                  name="rpe_r2_over_time",
                                  attrs={"align_to": event, "source": src,
                                         "n_permutations": int(n_permutations)})
-        peak = int(np.argmax(over_time.values))
-        metrics.update(peak_r2=float(over_time.values[peak]), peak_time=float(t[peak]),
+        r2 = over_time.values
+        peak = int(np.nanargmax(r2)) if np.isfinite(r2).any() else None  # NaN: a constant bin
+        metrics.update(peak_r2=float(r2[peak]) if peak is not None else float("nan"),
+                       peak_time=float(t[peak]) if peak is not None else float("nan"),
                        n_significant_bins=int((res["p_value"] <= alpha).sum()))
         plot_decoding_over_time(over_time, chance=0.0, pvalues=res["p_value"].to_numpy(),
                                 alpha=alpha, ax=axes[1], label="cross-validated R\u00b2",
