@@ -159,6 +159,13 @@ def _trials(events: dict, spikes_s: np.ndarray, shown: str, skipped: list) -> pd
             f"CommonFormat file '{shown}': events.odorOn has "
             f"{int(np.sum(~np.isfinite(odor_on)))} missing (NaN) trial times."
         )
+    back = np.flatnonzero(np.diff(odor_on) < 0)
+    if back.size:
+        raise RecordingError(
+            f"CommonFormat file '{shown}': events.odorOn must increase from trial to trial "
+            f"(one trial after another); it goes back in time at {back.size} trial(s), first "
+            f"trial {int(back[0]) + 1} ({odor_on[back[0]]:g} ms) -> {int(back[0]) + 2} "
+            f"({odor_on[back[0] + 1]:g} ms).")
     start = odor_on / 1000.0
     trial_type = cols["trialType"]
     odor_id = cols["odorID"]

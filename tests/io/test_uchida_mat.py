@@ -132,6 +132,8 @@ def test_v73_hdf5_file(tmp_path):
     (_small_events(), {"lick": np.zeros(3)}, r"responses\.spike"),
     ({**_small_events(), "odorID": np.zeros(4)}, _small_responses(),
      r"events\.odorID has 4 entries but events\.odorOn has 6"),
+    ({**_small_events(), "odorOn": _small_events()["odorOn"][::-1].copy()}, _small_responses(),
+     r"events\.odorOn must increase .* first trial 1 \(21000 ms\) -> 2 \(17000 ms\)"),
 ])
 def test_bad_files_name_file_and_what_is_missing(tmp_path, events, responses, match):
     path = tmp_path / "bad.mat"
