@@ -107,7 +107,7 @@ def minimize(fun, x0: torch.Tensor, free: torch.Tensor, max_iter: int, tol: floa
     d, pred = newton(g, H, damp)
     n_iter = torch.ones(n, dtype=torch.int64, device=dev)
     converged = (g.abs().amax(1) <= tol) | (pred <= 1e-4 * tol)
-    active = ~converged & torch.isfinite(f)
+    active = ~converged & torch.isfinite(f) & (n_iter < max_iter)  # max_iter=1: the start only
     if group > 1:
         active &= ~(_hopeless(f, pred, everyone // group, f, group) & (g.abs().amax(1) <= settled))
     # the active problems' state, compacted when some of them stop

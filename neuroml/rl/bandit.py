@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import numbers
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
@@ -21,10 +23,39 @@ import torch
 
 from ..device import to_numpy
 from ..errors import ParameterError, RecordingError
-from .q_learning import _logits, _step
+from .q_learning import PARAMETER_DOMAINS, _logits, _step
 
 __all__ = ["choices_from_trials", "read_choice_engineering", "read_dynamic_foraging",
            "block_probabilities", "simulate_bandit", "BanditSimulation"]
+
+
+def _plain(value):
+    """``value`` as Python prints it plainly (``10``, not ``np.int64(10)``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _count(value, name: str, where: str) -> int:
+    """``value`` as an int >= 1, else a ParameterError naming ``name``."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ParameterError(f"{where}: '{name}' must be an integer >= 1; got "
+                             f"{_plain(value)!r}.")
+    return int(value)
+
+
+def _numeric(column: pd.Series):
+    """A column as floats (booleans 0/1; NaN, None and blanks NaN), and the positions of
+    the values that are not numbers."""
+    if column.dtype == bool:
+        return column.to_numpy(dtype=float), np.zeros(0, dtype=np.int64)
+    try:
+        values = pd.to_numeric(column, errors="coerce").astype(float).to_numpy()
+    except (TypeError, ValueError):  # e.g. lists in an object column
+        values = np.full(len(column), np.nan)
+    missing = np.isnan(values)
+    if missing.any():
+        blank = (column.isna() | column.astype(str).str.strip().eq("")).to_numpy()
+        return values, np.flatnonzero(missing & ~blank)
+    return values, np.zeros(0, dtype=np.int64)
 
 
 def choices_from_trials(trials: pd.DataFrame, *, choice: str, reward, options=None,
@@ -40,17 +71,19 @@ def choices_from_trials(trials: pd.DataFrame, *, choice: str, reward, options=No
     reward : str or sequence of str
         One column with the reward of the chosen option (e.g. ``"observed_reward"``), or
         one column per option, in option order, of which the chosen one's is taken (e.g.
-        ``("rewarded_historyL", "rewarded_historyR")``). Booleans become 0/1.
+        ``("rewarded_historyL", "rewarded_historyR")``). Numbers (or numeric strings);
+        booleans become 0/1; NaN, None and blanks mean no reward value.
     options : sequence or dict, default=None
         How responses map to options ``0 .. K-1``: a sequence of response labels in
-        option order (``["LEFT", "RIGHT"]``), or a dict ``{label: option}``. None: the
-        responses are the option numbers already (booleans: False 0, True 1).
+        option order (``["LEFT", "RIGHT"]``), or a dict ``{label: option}`` of integer
+        options (a negative one: no response). None: the responses are the option
+        numbers already (booleans: False 0, True 1).
     no_response : scalar or sequence, default=()
         Response values meaning no response (e.g. ``2`` in AIND files); NaN and empty
         values always mean no response.
     subject : str, default=None
         Column with the subject (session) label to carry along as ``subject``.
-    keep : sequence of str, default=()
+    keep : str or sequence of str, default=()
         Further columns copied unchanged.
 
     Returns
@@ -72,8 +105,9 @@ def choices_from_trials(trials: pd.DataFrame, *, choice: str, reward, options=No
         raise ParameterError(f"choices_from_trials: 'trials' must be a DataFrame; got "
                              f"{type(trials).__name__}.")
     reward_cols = [reward] if isinstance(reward, str) else list(reward)
+    keep = [keep] if isinstance(keep, str) else list(keep)
     wanted = {"choice": [choice], "reward": reward_cols,
-              "subject": [] if subject is None else [subject], "keep": list(keep)}
+              "subject": [] if subject is None else [subject], "keep": keep}
     for arg, cols in wanted.items():
         missing = [c for c in cols if c not in trials.columns]
         if missing:
@@ -91,18 +125,33 @@ def choices_from_trials(trials: pd.DataFrame, *, choice: str, reward, options=No
     else:
         mapping = dict(options) if isinstance(options, Mapping) else \
             {label: k for k, label in enumerate(options)}
+        for label, k in mapping.items():
+            if isinstance(k, bool | np.bool_) or not isinstance(k, numbers.Real) \
+                    or not float(k).is_integer():
+                raise ParameterError(f"choices_from_trials: 'options' maps {_plain(label)!r} to "
+                                     f"{_plain(k)!r}; options must be integers 0..K-1 (a "
+                                     "negative one: no response).")
         numeric = raw.map(mapping).astype(float)
         bad = ~missing_resp & numeric.isna()
     if bool(bad.any()):
-        first = raw[bad].iloc[0]
-        first = first.item() if isinstance(first, np.generic) else first
-        raise ParameterError(f"choices_from_trials: the '{choice}' column holds {first!r} "
-                             f"(row {raw.index[bad][0]!r}), which is not an option"
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ParameterError(f"choices_from_trials: the '{choice}' column holds "
+                             f"{_plain(raw.iloc[i])!r} (row {_plain(raw.index[i])!r}), which "
+                             "is not an option"
                              + (f" among {list(options)}" if options is not None else
                                 " (options are integers 0..K-1)")
                              + "; list it in 'no_response' if it means no response.")
     chosen = np.where(missing_resp, -1, numeric.fillna(-1)).astype(np.int64)
-    table = trials[reward_cols].astype(float).to_numpy()
+    table = np.empty((len(trials), len(reward_cols)))
+    for j, col in enumerate(reward_cols):
+        table[:, j], bad_rows = _numeric(trials[col])
+        if bad_rows.size:
+            i = int(bad_rows[0])
+            raise ParameterError(f"choices_from_trials: the '{col}' reward column holds "
+                                 f"{_plain(trials[col].iloc[i])!r} (row "
+                                 f"{_plain(trials.index[i])!r}; {bad_rows.size} such rows), "
+                                 "which is not a number; rewards must be numbers or booleans "
+                                 "(NaN or blank where there is none).")
     if len(reward_cols) == 1:
         rew = table[:, 0]
     else:
@@ -139,29 +188,50 @@ def read_choice_engineering(path) -> pd.DataFrame:
         (``trial_number``), ``choice`` (0/1), ``reward`` (0/1), ``side`` (LEFT/RIGHT)
         and ``rt`` (ms).
     """
+    if not isinstance(path, str | os.PathLike):
+        raise ParameterError(f"read_choice_engineering: 'path' must be a folder of Choice "
+                             f"Engineering CSVs or one such CSV (str or Path); got {path!r}.")
     path = Path(path)
     files = sorted(path.glob("*.csv")) if path.is_dir() else [path]
     if not files or not all(f.is_file() for f in files):
-        raise RecordingError(f"No Choice Engineering CSV files at '{path}'.")
+        raise RecordingError(f"No Choice Engineering CSV files at '{path}' (expected a folder "
+                             "holding *.csv files, or one CSV file).")
     frames = []
     for f in files:
-        df = pd.read_csv(f, skipinitialspace=True)
+        df = _read_csv(f)
         need = {"trial_number", "is_biased_choice", "observed_reward"}
         if not need <= set(df.columns):
             raise RecordingError(f"'{f}' lacks the columns {sorted(need - set(df.columns))} of "
                                  "the Choice Engineering format.")
         biased = df["is_biased_choice"].astype(str).str.strip().str.lower()
-        if not biased.isin(["true", "false"]).all():
-            raise RecordingError(f"'{f}': 'is_biased_choice' holds values other than true/false.")
-        out = choices_from_trials(
-            df.assign(_choice=biased.eq("true").astype(int)), choice="_choice",
-            reward="observed_reward")
+        wrong = np.flatnonzero(~biased.isin(["true", "false"]).to_numpy())
+        reward, bad = _numeric(df["observed_reward"])
+        for column, rows, allowed in (("is_biased_choice", wrong, "true or false"),
+                                      ("observed_reward", bad, "a number")):
+            if rows.size:
+                raise RecordingError(
+                    f"'{f}': the '{column}' column holds {_plain(df[column].iloc[rows[0]])!r} "
+                    f"on line {rows[0] + 2} ({rows.size} such lines); the format has "
+                    f"{allowed} there.")
         frames.append(pd.DataFrame({
             "subject": f.stem, "trial": df["trial_number"].to_numpy(),
-            "choice": out["choice"].to_numpy(), "reward": out["reward"].to_numpy(),
+            "choice": biased.eq("true").to_numpy().astype(np.int64), "reward": reward,
             "side": df.get("side_choice", pd.Series(np.nan, index=df.index)).to_numpy(),
             "rt": df.get("RT", pd.Series(np.nan, index=df.index)).to_numpy()}))
     return pd.concat(frames, ignore_index=True)
+
+
+def _read_csv(f: Path) -> pd.DataFrame:
+    """One CSV file, or a RecordingError naming it when it is empty or not a CSV."""
+    try:
+        return pd.read_csv(f, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise RecordingError(f"'{f}' is empty; a Choice Engineering CSV has a header line, "
+                             "then one line per trial.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise RecordingError(f"'{f}' is not a Choice Engineering CSV (comma-separated: a "
+                             f"header line, then one line per trial): {reason}") from None
 
 
 def read_dynamic_foraging(path) -> pd.DataFrame:
@@ -202,11 +272,13 @@ def block_probabilities(n_trials: int, probabilities=((0.8, 0.2), (0.2, 0.8)), b
     Parameters
     ----------
     n_trials : int
+        At least 1.
     probabilities : array-like of shape (n_kinds, n_options), default=((0.8, 0.2), (0.2, 0.8))
-        The blocks cycle through these rows (the first block uses row 0).
+        The blocks cycle through these rows (the first block uses row 0); a rectangular
+        table of probabilities in [0, 1] (one row may be given as a 1-D sequence).
     block_length : int or (int, int), default=50
-        Trials per block, or a range ``(low, high)`` (inclusive) each block's length is
-        drawn from uniformly.
+        Trials per block (at least 1), or a range ``(low, high)`` of integers
+        (inclusive, ``1 <= low <= high``) each block's length is drawn from uniformly.
     n_agents : int, default=None
         Give every agent its own block lengths: output ``(n_agents, n_trials, K)``.
     random_state : int, Generator or None, default=None
@@ -215,14 +287,26 @@ def block_probabilities(n_trials: int, probabilities=((0.8, 0.2), (0.2, 0.8)), b
     -------
     ndarray of shape (n_trials, n_options) or (n_agents, n_trials, n_options)
     """
-    p = np.atleast_2d(np.asarray(probabilities, dtype=float))
-    if p.ndim != 2 or not ((p >= 0) & (p <= 1)).all():
-        raise ParameterError(f"block_probabilities: 'probabilities' must be rows of "
-                             f"probabilities in [0, 1]; got {probabilities!r}.")
-    lo, hi = (block_length, block_length) if np.isscalar(block_length) else block_length
-    if not 1 <= int(lo) <= int(hi):
-        raise ParameterError(f"block_probabilities: 'block_length' must be a positive int or "
-                             f"a (low, high) range; got {block_length!r}.")
+    n_trials = _count(n_trials, "n_trials", "block_probabilities")
+    if n_agents is not None:
+        n_agents = _count(n_agents, "n_agents", "block_probabilities")
+    try:
+        p = np.atleast_2d(np.asarray(probabilities, dtype=float))
+    except (TypeError, ValueError):
+        p = np.full((1, 1), np.nan)  # ragged rows or values that are not numbers
+    if p.ndim != 2 or p.size == 0 or not ((p >= 0) & (p <= 1)).all():
+        raise ParameterError(f"block_probabilities: 'probabilities' must be a rectangular "
+                             f"table (n_kinds, n_options) of probabilities in [0, 1]; got "
+                             f"{probabilities!r}.")
+    pair = block_length.tolist() if isinstance(block_length, np.ndarray) else block_length
+    pair = pair if isinstance(pair, tuple | list) else (pair, pair)
+    if not (len(pair) == 2 and 1 <= min(
+            (v if isinstance(v, numbers.Integral) and not isinstance(v, bool | np.bool_)
+             else 0) for v in pair) and pair[0] <= pair[1]):
+        raise ParameterError(f"block_probabilities: 'block_length' must be an integer >= 1 "
+                             f"or a (low, high) pair of integers with 1 <= low <= high; got "
+                             f"{block_length!r}.")
+    lo, hi = int(pair[0]), int(pair[1])
     rng = np.random.default_rng(random_state)
     out = np.empty((n_agents or 1, n_trials, p.shape[1]))
     for a in range(out.shape[0]):
@@ -260,7 +344,9 @@ def simulate_bandit(params: Mapping, reward_probabilities, *, q0: float = 0.5,
     params : mapping of str to float or array-like of shape (n_agents,)
         ``alpha`` and ``beta``, optionally ``alpha_neg``, ``forget``, ``bias`` (shape
         ``(n_agents,)`` for two options or ``(n_agents, K-1)``), ``perseveration`` with
-        ``perseveration_rate``.
+        ``perseveration_rate``. Finite numbers within each parameter's domain
+        (:data:`~neuroml.rl.q_learning.PARAMETER_DOMAINS`: the rates in [0, 1],
+        ``beta >= 0``).
     reward_probabilities : array-like of shape (K,), (n_trials, K) or (n_agents, n_trials, K)
         Probability that each option pays on each trial (e.g. from
         :func:`block_probabilities`); a ``(K,)`` vector is one trial: pass
@@ -276,21 +362,32 @@ def simulate_bandit(params: Mapping, reward_probabilities, *, q0: float = 0.5,
     BanditSimulation
     """
     dev = torch.device("cpu") if device is None else torch.device(device)
-    p = torch.as_tensor(np.array(to_numpy(reward_probabilities), dtype=float), device=dev)
+    p = torch.as_tensor(_float_array(reward_probabilities), device=dev)
     if p.ndim == 2:
         p = p[None]
-    if p.ndim != 3 or p.shape[-1] < 2 or not bool(((p >= 0) & (p <= 1)).all()):
-        raise ParameterError("simulate_bandit: 'reward_probabilities' must be probabilities of "
-                             "shape (n_trials, K) or (n_agents, n_trials, K) with K >= 2; got "
-                             f"shape {tuple(p.shape)}.")
-    unknown = set(params) - {"alpha", "beta", "alpha_neg", "forget", "bias", "perseveration",
-                             "perseveration_rate"}
-    if unknown or not {"alpha", "beta"} <= set(params):
-        raise ParameterError(f"simulate_bandit: 'params' must give 'alpha' and 'beta' (and "
-                             f"optional terms); got {sorted(params)}.")
+    if p.ndim != 3 or p.shape[-1] < 2 or p.shape[1] < 1 or not bool(((p >= 0) & (p <= 1)).all()):
+        raise ParameterError("simulate_bandit: 'reward_probabilities' must be probabilities in "
+                             "[0, 1] of shape (n_trials, K) or (n_agents, n_trials, K) with "
+                             f"n_trials >= 1 and K >= 2; got shape {tuple(p.shape)}.")
+    if not isinstance(params, Mapping | pd.DataFrame) or set(params) - set(PARAMETER_DOMAINS) \
+            or not {"alpha", "beta"} <= set(params):
+        got = sorted(params) if isinstance(params, Mapping | pd.DataFrame) else repr(params)
+        raise ParameterError(f"simulate_bandit: 'params' must map 'alpha' and 'beta' (and "
+                             f"optional terms of {sorted(PARAMETER_DOMAINS)}) to values; got "
+                             f"{got}.")
+    if not isinstance(q0, numbers.Real) or not np.isfinite(q0):
+        raise ParameterError(f"simulate_bandit: 'q0' must be a finite number; got {q0!r}.")
     K = p.shape[-1]
-    vals = {k: torch.as_tensor(np.array(to_numpy(v), dtype=float), device=dev)
-            for k, v in params.items() if v is not None}
+    vals = {k: torch.as_tensor(v, device=dev) for k, v in
+            _parameter_values(params, "simulate_bandit").items()}
+    for k, v in vals.items():
+        per_agent = k == "bias" and K > 2
+        if v.ndim > 1 + per_agent or per_agent and (v.ndim == 0 or v.shape[-1] != K - 1):
+            raise ParameterError(
+                f"simulate_bandit: 'params' gives {k!r} shape {tuple(v.shape)}; it must be "
+                + (f"(K-1,) or (n_agents, K-1) with K-1 = {K - 1}." if per_agent else
+                   "a number or one value per agent, shape (n_agents,)."))
+
     def n_agents(k, v):
         if k == "bias" and K > 2:
             return v.shape[0] if v.ndim == 2 else 1
@@ -326,6 +423,39 @@ def simulate_bandit(params: Mapping, reward_probabilities, *, q0: float = 0.5,
     return BanditSimulation(torch.stack(choices, 1), torch.stack(rewards, 1), p)
 
 
+def _float_array(values) -> np.ndarray:
+    """``values`` as a float array, or a ParameterError (of 'reward_probabilities')."""
+    try:
+        return np.array(to_numpy(values), dtype=float)
+    except (TypeError, ValueError):
+        raise ParameterError(f"'reward_probabilities' must be an array of probabilities; got "
+                             f"{values!r}.") from None
+
+
+def _parameter_values(params: Mapping, where: str) -> dict[str, np.ndarray]:
+    """Each of ``params`` (names of :data:`~neuroml.rl.q_learning.PARAMETER_DOMAINS`,
+    ``bias_k`` included; None values left out) as a float array, checked finite and
+    within its parameter's domain; a ParameterError naming ``where`` and 'params' else."""
+    out = {}
+    for k, v in params.items():
+        if v is None:
+            continue
+        lo, hi = PARAMETER_DOMAINS["bias" if k.startswith("bias_") else k]
+        try:
+            arr = np.array(to_numpy(v), dtype=float)  # a copy: writable, for torch
+        except (TypeError, ValueError):
+            raise ParameterError(f"{where}: 'params' gives {k!r} the value {v!r}, which is not "
+                                 "a number or an array of numbers.") from None
+        wrong = ~(np.isfinite(arr) & (arr >= lo) & (arr <= hi))
+        if wrong.any():
+            allowed = ("a finite number" if hi == np.inf and lo == -np.inf else
+                       f"a finite number >= {lo:g}" if hi == np.inf else f"in [{lo:g}, {hi:g}]")
+            raise ParameterError(f"{where}: 'params' gives {k!r} the value "
+                                 f"{_plain(arr[wrong][0])!r}; it must be {allowed}.")
+        out[k] = arr
+    return out
+
+
 class _Stacked(NamedTuple):
     """Trials of all subjects as padded ``(subject, trial)`` arrays."""
 
@@ -351,6 +481,23 @@ def _as_1d(x, name: str) -> np.ndarray:
     return arr
 
 
+def _check_aligned(arguments: dict) -> None:
+    """A ParameterError when two of the pandas Series among ``arguments`` have different
+    indexes (they would be paired by position, not by label)."""
+    series = [(k, v) for k, v in arguments.items() if isinstance(v, pd.Series)]
+    for name, other in series[1:]:
+        first, ref = series[0]
+        if not other.index.equals(ref.index):
+            i = int(np.argmax(ref.index.to_numpy(dtype=object)
+                              != other.index.to_numpy(dtype=object)))  # the first difference
+            raise ParameterError(
+                f"The '{first}' and '{name}' arguments are pandas Series with different "
+                f"indexes (position {i}: {_plain(ref.index[i])!r} vs "
+                f"{_plain(other.index[i])!r}); their values would be paired by position, not "
+                f"by label. Align them first (e.g. {name}.reindex({first}.index)) or pass "
+                "arrays (.to_numpy()).")
+
+
 def _stack_subjects(choices, rewards, subject, *, min_trials: int = 0,
                     n_options: int | None = None) -> _Stacked:
     """Validate per-trial choices, rewards and subject labels; pad them per subject."""
@@ -367,6 +514,10 @@ def _stack_subjects(choices, rewards, subject, *, min_trials: int = 0,
         if labels.ndim != 1 or labels.size != c.size:
             raise ParameterError(f"The 'subject' argument must give one label per trial "
                                  f"({c.size}); got shape {labels.shape}.")
+    _check_aligned({"choices": choices, "rewards": rewards, "subject": subject})
+    if min_trials and not c.size:
+        raise ParameterError(f"The 'choices' argument holds no trials; a fit needs at least "
+                             f"{min_trials} answered trials per subject.")
     answered = np.isfinite(c) & (c >= 0) | (c == np.inf)
     top = n_options if n_options is not None else np.inf
     bad = answered & ((c != np.round(c)) | (c >= top) | ~np.isfinite(c))

@@ -8,6 +8,7 @@ subjects x all restarts as one batched optimisation with exact Newton steps, is
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 from typing import ClassVar
 
 import numpy as np
@@ -20,7 +21,7 @@ from ..device import resolve_device, seed_from, to_numpy
 from ..errors import ParameterError
 from . import bandit
 from ._maximum_likelihood import fit_subjects, split_parameters
-from .q_learning import PARAMETER_NAMES, _prepare, _run
+from .q_learning import PARAMETER_DOMAINS, PARAMETER_NAMES, _prepare, _run
 
 __all__ = ["QLearning"]
 
@@ -47,6 +48,41 @@ def _at_bound(vals: np.ndarray, lo: np.ndarray, hi: np.ndarray, columns) -> np.n
                     dtype=object)
 
 
+def _check_bounds(name: str, pair, domain: tuple[float, float]) -> None:
+    """A ParameterError unless ``pair`` is ``(low, high)``: finite numbers, ``low <= high``,
+    within ``domain``."""
+    numbers_ = isinstance(pair, tuple | list | np.ndarray) and len(pair) == 2 and all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_) for v in pair)
+    if not numbers_ or not (np.isfinite(pair).all() and pair[0] <= pair[1]):
+        raise ParameterError(f"The 'bounds' parameter of QLearning gives {name!r} the bounds "
+                             f"{pair!r}; they must be a pair (low, high) of finite numbers with "
+                             "low <= high.")
+    if pair[0] < domain[0] or pair[1] > domain[1]:
+        raise ParameterError(f"The 'bounds' parameter of QLearning gives {name!r} the bounds "
+                             f"{tuple(float(v) for v in pair)}; they must lie within its domain "
+                             f"[{domain[0]:g}, {domain[1]:g}].")
+
+
+def _n_options(choice: np.ndarray) -> int:
+    """``K``, the largest answered choice + 1 (at least 2), of padded ``(subject, trial)``
+    choices (negative: none); a ParameterError when more than two options are numbered
+    and some of ``0 .. K-1`` is chosen by no subject (e.g. 1-based codes)."""
+    counts = np.bincount(choice[choice >= 0].astype(np.int64), minlength=2)
+    missing = np.flatnonzero(counts == 0)
+    if counts.size > 2 and missing.size:
+        seen = np.flatnonzero(counts).tolist()
+        more = "..." if missing.size > 10 else ""
+        raise ParameterError(
+            f"The 'choices' argument holds the options {seen[:10]}"
+            f"{'...' if len(seen) > 10 else ''} but no subject ever chose "
+            f"{missing.tolist()[:10]}{more}: options must be numbered 0..K-1 (K = "
+            f"{counts.size} here, the largest choice + 1, shared by all subjects; an option "
+            "nobody chooses would keep its value q0 and still take choice probability). "
+            "Subtract 1 from 1-based codes (e.g. MATLAB's 1/2); a no-response code must be "
+            "negative or NaN.")
+    return counts.size
+
+
 class QLearning(NeuroMLEstimator):
     """Q-learning choice model (Wilson & Collins 2019, model 3 and extensions) fit by ML.
 
@@ -71,11 +107,14 @@ class QLearning(NeuroMLEstimator):
         5 choice kernel: naming it fits its weight ``perseveration`` and its rate
         ``perseveration_rate``).
     q0 : float, default=0.5
-        Initial value of every option.
+        Initial value of every option (finite).
     bounds : dict, default=None
         ``{name: (low, high)}`` overriding the defaults: ``alpha``, ``alpha_neg``,
         ``forget``, ``perseveration_rate`` in [0, 1]; ``beta`` in [0, 50]; ``bias`` and
-        ``perseveration`` in [-5, 5]. ``low == high`` fixes a parameter at that value
+        ``perseveration`` in [-5, 5]. Each a pair of finite numbers, ``low <= high``,
+        within the parameter's domain (:data:`~neuroml.rl.q_learning.PARAMETER_DOMAINS`:
+        the rates within [0, 1], ``beta >= 0``, ``bias`` and ``perseveration`` any
+        finite numbers). ``low == high`` fixes a parameter at that value
         (e.g. ``{"perseveration_rate": (1, 1)}``: a kernel of the last choice only); a
         fixed parameter is not counted in ``aic_``/``bic_``.
     n_starts : int, default=8
@@ -91,10 +130,10 @@ class QLearning(NeuroMLEstimator):
         Evaluations per (subject, restart) problem: its start, then one per Newton round
         (each one batched call: the NLL, its gradient and Hessian at the trial point;
         with ``alpha_neg`` the NLL and gradient there and at ``P`` finite-difference
-        neighbours). Once at most ``2**11 // T`` problems are left (``T``: the longest
-        subject's trials), a round tries the step at six lengths (1/4 to 8 times the
-        Newton step) in its one call and keeps the best: such small calls cost their
-        fixed overhead, not their arithmetic.
+        neighbours); ``max_iter=1`` evaluates the starts only. Once at most ``2**11 // T``
+        problems are left (``T``: the longest subject's trials), a round tries the step
+        at six lengths (1/4 to 8 times the Newton step) in its one call and keeps the
+        best: such small calls cost their fixed overhead, not their arithmetic.
     tol : float, default=1e-6
         A problem has converged when the largest gradient component of its NLL with
         respect to the unconstrained (pre-sigmoid) parameters is below ``tol``, or when
@@ -123,7 +162,9 @@ class QLearning(NeuroMLEstimator):
     bounds_ : dict
         ``{column: (low, high)}`` used.
     n_options_ : int
-        Number of options ``K``: the largest choice + 1, at least 2.
+        Number of options ``K``: the largest choice + 1, at least 2, shared by all
+        subjects (an option a subject never chooses keeps its value ``q0`` for that
+        subject and still takes choice probability).
     device_ : torch.device
 
     Notes
@@ -149,7 +190,7 @@ class QLearning(NeuroMLEstimator):
 
     _parameter_constraints: ClassVar[dict] = {
         "parameters": [tuple, list],
-        "q0": [Interval(numbers.Real, None, None)],
+        "q0": [Interval(numbers.Real, -np.inf, np.inf, closed="neither")],
         "bounds": [None, dict],
         "n_starts": [Interval(numbers.Integral, 1, None)],
         "max_iter": [Interval(numbers.Integral, 1, None)],
@@ -208,12 +249,12 @@ class QLearning(NeuroMLEstimator):
         if bad:
             raise ParameterError(f"The 'bounds' parameter of QLearning names {bad}, which the "
                                  f"model does not have (its parameters: {columns}).")
+        for name, pair in given.items():
+            _check_bounds(name, pair, PARAMETER_DOMAINS["bias" if name.startswith("bias_")
+                                                        else name])
         out = {}
         for c in columns:
             lo, hi = given.get(c, given.get(base[c], DEFAULT_BOUNDS[base[c]]))
-            if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
-                raise ParameterError(f"The 'bounds' parameter of QLearning gives {c!r} the bounds "
-                                     f"({lo}, {hi}); they must be finite with low <= high.")
             out[c] = (float(lo), float(hi))
         return out
 
@@ -225,11 +266,15 @@ class QLearning(NeuroMLEstimator):
         ----------
         choices : array-like, Series, DataArray or tensor of shape (n_trials,)
             Option chosen on each trial, ``0 .. K-1``; negative or NaN: no response.
+            ``K`` (the largest choice + 1, at least 2) is shared by all subjects; with
+            more than two options every one of ``0 .. K-1`` must be chosen by some
+            subject (1-based codes such as MATLAB's 1/2 are refused: subtract 1).
         rewards : same type, shape (n_trials,)
             Reward of the chosen option (NaN allowed only without a response).
         subject : array-like of shape (n_trials,), default=None
             Subject (or session) label of each trial, all subjects stacked, each
-            subject's trials in order; None: one subject.
+            subject's trials in order; None: one subject. Series among ``choices``,
+            ``rewards`` and ``subject`` must share one index (they are not realigned).
 
         Returns
         -------
@@ -238,7 +283,7 @@ class QLearning(NeuroMLEstimator):
         self._validate_params()
         self._resolve_device()
         data = bandit._stack_subjects(choices, rewards, subject, min_trials=_MIN_TRIALS)
-        K = max(2, int(np.nanmax(np.where(data.choice >= 0, data.choice, -1))) + 1)
+        K = _n_options(data.choice)
         columns = self._columns(K)
         bounds = self._bounds(columns)
         S, R, P = data.choice.shape[0], int(self.n_starts), len(columns)
@@ -411,14 +456,16 @@ class QLearning(NeuroMLEstimator):
         Parameters
         ----------
         n_trials : int
+            At least 1.
         reward_probabilities : array-like of shape (K,), (n_trials, K) or (n_agents, n_trials, K)
             Probability that each option pays 1 (else 0) on each trial, e.g. from
             :func:`~neuroml.rl.bandit.block_probabilities`; a ``(K,)`` vector holds on
             every trial.
         params : DataFrame, dict or None, default=None
             The agents' parameters, one column/key per parameter of the model (scalars or
-            arrays of length n_agents; a DataFrame's index labels the agents). None: one
-            agent per fitted subject with its ``params_``.
+            arrays of length n_agents; a DataFrame's index labels the agents): finite
+            numbers within each parameter's domain (the rates in [0, 1], ``beta >= 0``).
+            None: one agent per fitted subject with its ``params_``.
         random_state : int, Generator or None, default=None
 
         Returns
@@ -428,10 +475,12 @@ class QLearning(NeuroMLEstimator):
             ``p_reward_0 .. p_reward_{K-1}``; ready for ``fit(df.choice, df.reward,
             df.subject)``.
         """
-        p = np.asarray(to_numpy(reward_probabilities), dtype=float)
+        self._validate_params()
+        n_trials = bandit._count(n_trials, "n_trials", "QLearning.simulate")
+        p = bandit._float_array(reward_probabilities)
         if p.ndim == 1:
-            p = np.broadcast_to(p, (int(n_trials), p.size))
-        if p.ndim not in (2, 3) or p.shape[-2] != int(n_trials):
+            p = np.broadcast_to(p, (n_trials, p.size))
+        if p.ndim not in (2, 3) or p.shape[-2] != n_trials:
             raise ParameterError(f"The 'reward_probabilities' argument must have shape (K,), "
                                  f"(n_trials, K) or (n_agents, n_trials, K) with n_trials="
                                  f"{n_trials}; got shape {p.shape}.")
@@ -443,16 +492,23 @@ class QLearning(NeuroMLEstimator):
                                      f"the model was fit with {self.n_options_}.")
         columns = self.parameters_ if hasattr(self, "summary_") else self._columns(K)
         table = params if isinstance(params, pd.DataFrame) else None
-        given = {k: np.asarray(v, dtype=float) for k, v in
-                 (params.items() if table is None else table.items())}
-        missing = [c for c in columns if c not in given]
-        extra = [k for k in given if k not in columns]
+        if not isinstance(params, pd.DataFrame | Mapping):
+            raise ParameterError(f"The 'params' argument must be a dict or DataFrame of the "
+                                 f"model's parameters {columns}; got {type(params).__name__}.")
+        missing = [c for c in columns if c not in params or params[c] is None]
+        extra = [k for k in params if k not in columns]
         if missing or extra:
             raise ParameterError(f"The 'params' argument must give exactly the model's "
                                  f"parameters {columns}; missing {missing}, unknown {extra}.")
+        given = bandit._parameter_values(dict(params.items()), "QLearning.simulate")
         sim_params = {c: given[c] for c in columns if not c.startswith("bias_")}
-        bias = [np.broadcast_to(given[c], np.broadcast(*given.values()).shape)
-                for c in columns if c.startswith("bias_")]
+        try:
+            shape = np.broadcast_shapes(*(v.shape for v in given.values()))
+        except ValueError:
+            raise ParameterError(f"The 'params' argument gives values of shapes "
+                                 f"{ {k: v.shape for k, v in given.items()} }, which do not "
+                                 "broadcast to one number of agents.") from None
+        bias = [np.broadcast_to(given[c], shape) for c in columns if c.startswith("bias_")]
         if bias:
             sim_params["bias"] = np.stack(bias, -1)
         dev = self.device_ if hasattr(self, "device_") else resolve_device(self.device)

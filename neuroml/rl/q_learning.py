@@ -34,16 +34,23 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from ..device import to_numpy
 from ..errors import ParameterError
 
-__all__ = ["q_learning", "QLearningResult", "PARAMETER_NAMES"]
+__all__ = ["q_learning", "QLearningResult", "PARAMETER_NAMES", "PARAMETER_DOMAINS"]
 
 #: Every parameter a Q-learning model may have, in the order fitted tables list them.
 PARAMETER_NAMES = ("alpha", "alpha_neg", "beta", "forget", "bias", "perseveration",
                    "perseveration_rate")
+#: The values each parameter may take, ``(low, high)`` inclusive (any finite number
+#: where a side is infinite): learning and decay rates are fractions, ``beta`` is not
+#: negative (a negative inverse temperature would avoid the better option).
+PARAMETER_DOMAINS = {"alpha": (0.0, 1.0), "alpha_neg": (0.0, 1.0), "beta": (0.0, np.inf),
+                     "forget": (0.0, 1.0), "bias": (-np.inf, np.inf),
+                     "perseveration": (-np.inf, np.inf), "perseveration_rate": (0.0, 1.0)}
 
 
 class QLearningResult(NamedTuple):
