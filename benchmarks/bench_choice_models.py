@@ -132,7 +132,7 @@ def humans(folder: str, device: str = "cpu", repeats: int = 3) -> dict:
     """QLearning against the per-subject SciPy loop on the 97 real human subjects."""
     from pathlib import Path
 
-    from neuroml.rl.bandit import read_choice_engineering
+    from neuroml.rl.choice_data import read_choice_engineering
 
     df = read_choice_engineering(Path(folder))
     first = df[df["subject"].isin(df["subject"].unique()[:3])]

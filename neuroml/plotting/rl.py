@@ -130,7 +130,7 @@ def plot_choice_probability(trials: pd.DataFrame, *, proba=None, option: int = 1
     ----------
     trials : DataFrame, one row per trial
         Columns ``choice`` (int, negative: no response) and ``reward``, e.g.
-        ``QLearning.values(...)`` or :func:`~neuroml.rl.bandit.choices_from_trials`.
+        ``QLearning.values(...)`` or :func:`~neuroml.rl.choice_data.choices_from_trials`.
         ``p_<option>`` columns give the model's probabilities when ``proba`` is None;
         ``p_reward_<k>`` (``QLearning.simulate``) or ``reward_probabilityL``/``R`` (AIND)
         columns the reward probabilities.

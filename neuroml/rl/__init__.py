@@ -10,7 +10,7 @@
   x restarts in one batched optimisation; the learner :func:`q_learning`).
 - Bandit data: :func:`choices_from_trials` (a trials table to choices and rewards),
   :func:`read_choice_engineering` (the human two-armed bandit CSVs),
-  :func:`read_dynamic_foraging` (AIND dynamic-foraging NWB), :func:`block_probabilities`
+  :func:`read_dynamic_foraging` (AIND dynamic-foraging NWB); :func:`block_probabilities`
   and :func:`simulate_bandit` (task simulators).
 - Exact :func:`expectiles` and :func:`quantiles` of discrete distributions.
 - Dopamine analyses (Dabney et al. 2020): :func:`reward_responses`,
@@ -23,14 +23,9 @@ V(t-1)``; ``e(t) = gamma lambda e(t-1) + x(t)``; ``w += alpha delta(t) e(t-1)``;
 reset between trials. See ``docs/user-guide/rl.md``.
 """
 
-from .bandit import (
-    block_probabilities,
-    choices_from_trials,
-    read_choice_engineering,
-    read_dynamic_foraging,
-    simulate_bandit,
-)
+from .bandit import block_probabilities, simulate_bandit
 from .choice import QLearning
+from .choice_data import choices_from_trials, read_choice_engineering, read_dynamic_foraging
 from .distributional import DistributionalTD, default_taus, expectiles, quantiles
 from .dopamine import reversal_correlation, reversal_point_analysis, reward_responses
 from .features import complete_serial_compound, microstimulus, presence, time_since_onset

@@ -8,14 +8,13 @@ import pytest
 import torch
 
 from neuroml.errors import ParameterError, RecordingError
-from neuroml.rl.bandit import (
-    block_probabilities,
+from neuroml.rl.bandit import block_probabilities, simulate_bandit
+from neuroml.rl.choice import QLearning
+from neuroml.rl.choice_data import (
     choices_from_trials,
     read_choice_engineering,
     read_dynamic_foraging,
-    simulate_bandit,
 )
-from neuroml.rl.choice import QLearning
 from neuroml.rl.q_learning import q_learning
 from tests.conftest import REAL_DATA, real_file
 

@@ -14,8 +14,9 @@ import xarray as xr
 
 import neuroml
 from neuroml.errors import NotFittedError, ParameterError
-from neuroml.rl.bandit import block_probabilities, read_choice_engineering
+from neuroml.rl.bandit import block_probabilities
 from neuroml.rl.choice import QLearning
+from neuroml.rl.choice_data import read_choice_engineering
 from neuroml.rl.q_learning import q_learning
 from tests.conftest import REAL_DATA
 

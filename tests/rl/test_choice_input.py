@@ -9,13 +9,9 @@ import pandas as pd
 import pytest
 
 from neuroml.errors import ParameterError, RecordingError
-from neuroml.rl.bandit import (
-    block_probabilities,
-    choices_from_trials,
-    read_choice_engineering,
-    simulate_bandit,
-)
+from neuroml.rl.bandit import block_probabilities, simulate_bandit
 from neuroml.rl.choice import QLearning
+from neuroml.rl.choice_data import choices_from_trials, read_choice_engineering
 from neuroml.rl.q_learning import q_learning
 
 CPU = {"device": "cpu", "random_state": 0, "n_starts": 2}

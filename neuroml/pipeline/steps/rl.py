@@ -34,7 +34,7 @@ _BOUNDED = MappingOf(r"alpha|alpha_neg|beta|forget|bias(_[1-9][0-9]*)?|persevera
 def _session_choices(recording, choice, reward, no_response, options, reward_probabilities,
                      recording_id):
     """``choice``/``reward`` per trial (and reward probabilities) from the trials table."""
-    from ...rl.bandit import choices_from_trials
+    from ...rl.choice_data import choices_from_trials
 
     trials = recording.trials
     if trials is None or len(trials) == 0:
