@@ -42,16 +42,29 @@ def default_taus(n: int) -> np.ndarray:
     return np.arange(1, n + 1) / (n + 1)
 
 
+def _floats(values, name: str, owner: str, *, vector: bool) -> np.ndarray:
+    """``values`` as a float array; a ParameterError for non-numeric (or, with ``vector``,
+    not 1-D) input."""
+    try:
+        out = np.asarray(to_numpy(values), dtype=float)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{owner}: '{name}' must be numeric; got {values!r}.") from None
+    if vector and out.ndim > 1:
+        raise ParameterError(f"{owner}: '{name}' must be 1-D (one entry per atom or sample); "
+                             f"got shape {out.shape}.")
+    return out.ravel() if vector else out
+
+
 def _distribution(values, probabilities, taus, owner: str):
     """Sorted support, normalised probabilities (zero-mass atoms dropped) and taus."""
-    x = np.asarray(to_numpy(values), dtype=float).ravel()
+    x = _floats(values, "values", owner, vector=True)
     if x.size == 0 or not np.isfinite(x).all():
         raise ParameterError(f"{owner}: 'values' must be a non-empty array of finite numbers; "
                              f"got {x}.")
     if probabilities is None:
         p = np.full(x.size, 1.0 / x.size)
     else:
-        p = np.asarray(to_numpy(probabilities), dtype=float).ravel()
+        p = _floats(probabilities, "probabilities", owner, vector=True)
         if p.shape != x.shape:
             raise ParameterError(f"{owner}: 'probabilities' must have one entry per value "
                                  f"({x.size}); got shape {p.shape}.")
@@ -62,7 +75,7 @@ def _distribution(values, probabilities, taus, owner: str):
     keep = p > 0
     atoms, inverse = np.unique(x[keep], return_inverse=True)  # sorted, repeats merged
     mass = np.bincount(inverse.ravel(), weights=p[keep], minlength=atoms.size)
-    t = np.asarray(to_numpy(taus), dtype=float)
+    t = _floats(taus, "taus", owner, vector=False)
     if not np.isfinite(t).all() or (t < 0).any() or (t > 1).any():
         raise ParameterError(f"{owner}: 'taus' must lie in [0, 1]; got {t}.")
     return atoms, mass, t
@@ -82,7 +95,7 @@ def expectiles(values, probabilities=None, taus=0.5) -> np.ndarray:
     Parameters
     ----------
     values : array-like of shape (n,)
-        The atoms (e.g. reward magnitudes), or samples.
+        The atoms (e.g. reward magnitudes), or samples (1-D: 2-D input raises).
     probabilities : array-like of shape (n,), default=None
         Their probabilities or weights (normalised to sum to 1); None: equal weights, i.e.
         the expectiles of the empirical distribution of ``values``.
@@ -170,7 +183,9 @@ class DistributionalTD(NeuroMLEstimator):
         (19: 0.05, 0.10, ..., 0.95).
     kind : {"expectile", "quantile"}, default="expectile"
     alpha : float, default=0.01
-        Base learning rate, > 0.
+        Base learning rate, in (0, 1] (so ``alpha tau_i`` and ``alpha (1 - tau_i)`` are
+        below 1 and an expectile cell never overshoots the reward that moved it; for
+        quantile cells it is a step in reward units: rescale large rewards).
     n_epochs : int, default=1
         Passes over the rewards.
     shuffle : bool, default=False
@@ -206,7 +221,7 @@ class DistributionalTD(NeuroMLEstimator):
     _parameter_constraints: ClassVar[dict] = {
         "taus": [Interval(Integral, 1, None), "array-like"],
         "kind": [Options(("expectile", "quantile"))],
-        "alpha": [Interval(Real, 0, None, "neither")],
+        "alpha": [Interval(Real, 0, 1, "right")],
         "n_epochs": [Interval(Integral, 1, None)],
         "shuffle": ["boolean"],
         "v0": [Interval(Real, None, None), "array-like"],
@@ -237,7 +252,10 @@ class DistributionalTD(NeuroMLEstimator):
         name = type(self).__name__
         if isinstance(self.taus, Integral) and not isinstance(self.taus, bool):
             return default_taus(int(self.taus))
-        t = np.asarray(to_numpy(self.taus), dtype=float)
+        try:
+            t = np.asarray(to_numpy(self.taus), dtype=float)
+        except (TypeError, ValueError):
+            t = np.full(0, np.nan)  # not numeric: the error below
         if t.ndim != 1 or t.size == 0 or not np.isfinite(t).all() or (t <= 0).any() or \
                 (t >= 1).any():
             raise ParameterError(
@@ -288,10 +306,15 @@ class DistributionalTD(NeuroMLEstimator):
                                 to_tensor(taus, device, torch.float64), float(self.alpha),
                                 self.kind, to_tensor(np.broadcast_to(v0, taus.shape), device,
                                                      torch.float64), record_every=every)
+        values, history = to_numpy(out.values), to_numpy(out.history)
+        if not (np.isfinite(values).all() and np.isfinite(history).all()):
+            raise ParameterError(
+                f"{name}.fit: learning diverged: the values became NaN or infinite (alpha="
+                f"{self.alpha!r}, rewards from {r.min():.3g} to {r.max():.3g}); errors as large "
+                "as these rewards overflow float64. Rescale the rewards.")
         cells = {"cell": np.arange(taus.size), "tau": ("cell", taus)}
-        self.values_ = xr.DataArray(to_numpy(out.values), dims=("cell",), coords=cells,
-                                    name=self.kind)
-        self.history_ = xr.DataArray(to_numpy(out.history), dims=("update", "cell"),
+        self.values_ = xr.DataArray(values, dims=("cell",), coords=cells, name=self.kind)
+        self.history_ = xr.DataArray(history, dims=("update", "cell"),
                                      coords={"update": to_numpy(out.steps), **cells},
                                      name=self.kind)
         self.taus_ = taus

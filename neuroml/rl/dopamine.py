@@ -23,6 +23,7 @@ departure is named where it is made.
 from __future__ import annotations
 
 import numbers
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -157,13 +158,42 @@ def reward_responses(recordings, *, window=(0.2, 0.6), baseline=(-1.0, 0.0),
 
 
 # ---------------------------------------------------------------------- reversal points
-def _codes(values, name: str):
-    values = np.asarray(values)
-    if values.ndim != 1:
-        raise ParameterError(f"The '{name}' parameter of reversal_point_analysis must be 1-D "
-                             f"(one entry per trial). Got shape {values.shape}.")
-    levels, codes = np.unique(values, return_inverse=True)
-    return levels, codes
+_OWNER = "reversal_point_analysis"
+
+
+def _per_trial(values, name: str, *, numeric: bool) -> np.ndarray:
+    """One entry per trial: a 1-D float array (``numeric``) or a 1-D array of labels."""
+    if isinstance(values, pd.Series | pd.Index):
+        values = values.to_numpy()
+    try:
+        out = np.asarray(values, dtype=np.float64 if numeric else None)
+    except (TypeError, ValueError):
+        raise ParameterError(f"The '{name}' parameter of {_OWNER} must hold numbers (one per "
+                             f"trial); got values such as {list(np.ravel(values)[:3])}.") from None
+    if out.ndim != 1:
+        raise ParameterError(f"The '{name}' parameter of {_OWNER} must be 1-D (one entry per "
+                             f"trial). Got shape {out.shape}.")
+    return out
+
+
+def _sorted_labels(values: np.ndarray):
+    """Distinct labels, sorted (by type name first when types are mixed), and codes."""
+    try:
+        return np.unique(values, return_inverse=True)
+    except TypeError:  # e.g. 1 and "1": not comparable, so sort by type, then value
+        pass
+    items = values.tolist()
+    try:
+        levels = sorted(dict.fromkeys(items), key=lambda v: (type(v).__name__, v))
+    except TypeError:
+        raise ParameterError(
+            f"The 'cell' parameter of {_OWNER} must hold hashable labels that sort within "
+            f"each type (numbers, strings); got types "
+            f"{sorted({type(v).__name__ for v in items})}.") from None
+    index = {v: i for i, v in enumerate(levels)}
+    out = np.empty(len(levels), dtype=object)
+    out[:] = levels
+    return out, np.array([index[v] for v in items], dtype=np.int64)
 
 
 def _crossings(y, cell, mag, n_cells, U, mags):
@@ -175,7 +205,12 @@ def _crossings(y, cell, mag, n_cells, U, mags):
     weights set by how close the neighbouring boundaries' counts are. Ties between
     boundaries take the middle one (the paper breaks them with random noise). A best
     boundary below the smallest (above the largest) magnitude gives that magnitude (the
-    paper: that utility + 0.01 / - 0.1). Cells without trials get NaN.
+    paper: that utility + 0.01 / - 0.1). Departure: the paper's cells have trials at
+    every magnitude. A cell whose trials here cover fewer than two magnitudes, or that
+    has no trials at a magnitude next to a best boundary, gets NaN: the boundaries on
+    either side of a magnitude without trials always tie, so the count cannot tell where
+    in that gap (or beyond the magnitudes it has) the sign changes, and the middle of
+    the ties would be a guess.
     """
     K = U.size
     pos = np.zeros((n_cells, K))
@@ -196,8 +231,13 @@ def _crossings(y, cell, mag, n_cells, U, mags):
     wl = np.where(b == 0, 1.0, np.where(b == K, 0.0, wl))
     util = wl * U[inner - 1] + (1 - wl) * U[inner]
     magn = wl * mags[inner - 1] + (1 - wl) * mags[inner]
-    empty = np.bincount(cell, minlength=n_cells) == 0
-    util[empty] = magn[empty] = np.nan
+    seen = np.zeros((n_cells, K), dtype=bool)
+    seen[cell, mag] = True
+    gap = np.zeros((n_cells, K + 1), dtype=bool)  # boundary b next to a magnitude without trials
+    gap[:, 1:] |= ~seen
+    gap[:, :-1] |= ~seen
+    few = (seen.sum(1) < 2) | (best & gap).any(1)
+    util[few] = magn[few] = np.nan
     return util, magn
 
 
@@ -273,7 +313,10 @@ def reversal_point_analysis(responses, magnitude, cell, *, split_halves=True, n_
     magnitude : array-like of shape (n_trials,)
         The reward magnitude of each trial (at least 3 distinct values).
     cell : array-like of shape (n_trials,)
-        The cell each trial belongs to.
+        The cell each trial belongs to: any labels but NaN or None (labels of mixed
+        types, e.g. ``1`` and ``"1"``, are distinct cells, sorted by type, then value).
+        The three are paired by position: pandas Series among them must share one
+        index.
     split_halves : bool, default=True
         Estimate reversal point and asymmetry from independent halves.
     n_splits : int, default=1
@@ -287,9 +330,19 @@ def reversal_point_analysis(responses, magnitude, cell, *, split_halves=True, n_
         Indexed by ``cell`` (by ``(split, cell)`` when ``n_splits > 1``), with columns
         ``reversal_point`` (magnitude units), ``reversal_utility`` (utility axis),
         ``tau``, ``slope_pos``, ``slope_neg`` (per unit of utility), ``n_trials``.
-        ``tau`` is NaN when a side has no trials (reversal point at an end), and lies
-        outside [0, 1] when a slope has the wrong sign. ``attrs["magnitudes"]`` and
-        ``attrs["utility"]`` hold the utility axis.
+        ``tau`` lies outside [0, 1] when a slope has the wrong sign. A value that cannot
+        be estimated is NaN, with one ``RuntimeWarning`` naming the cells: a reversal
+        point from trials at fewer than 2 magnitudes, or none at a magnitude next to
+        where the responses change sign (ties through a magnitude without trials); a
+        ``tau`` without its own reversal point, or whose reversal point lies at the
+        smallest or largest magnitude (a side without trials). ``attrs["magnitudes"]``
+        and ``attrs["utility"]`` hold the utility axis.
+
+    Raises
+    ------
+    ParameterError
+        Bad input (lengths, NaN, missing cell labels, Series on different indexes, fewer
+        than 3 magnitudes), or no cell's reversal point can be estimated.
 
     Examples
     --------
@@ -306,30 +359,47 @@ def reversal_point_analysis(responses, magnitude, cell, *, split_halves=True, n_
     >>> res["reversal_point"].round(0).tolist(), bool(res["tau"]["a"] < res["tau"]["b"])
     ([2.0, 6.0], True)
     """
-    check_param("split_halves", split_halves, ["boolean"], "reversal_point_analysis")
-    check_param("n_splits", n_splits, [Interval(numbers.Integral, 1, None)],
-                "reversal_point_analysis")
-    check_param("random_state", random_state, ["random_state"], "reversal_point_analysis")
-    y = np.asarray(responses, dtype=np.float64).ravel()
-    m = np.asarray(magnitude, dtype=np.float64).ravel()
-    c = np.asarray(cell).ravel()
+    check_param("split_halves", split_halves, ["boolean"], _OWNER)
+    check_param("n_splits", n_splits, [Interval(numbers.Integral, 1, None)], _OWNER)
+    check_param("random_state", random_state, ["random_state"], _OWNER)
+    given = {"responses": responses, "magnitude": magnitude, "cell": cell}
+    series = {k: v.index for k, v in given.items() if isinstance(v, pd.Series)}
+    ref = next(iter(series.items()), (None, None))
+    differ = [k for k, i in series.items() if not i.equals(ref[1])]
+    if differ:
+        raise ParameterError(
+            f"{_OWNER}: {ref[0]!r} and {' and '.join(repr(k) for k in differ)} are pandas Series "
+            "with different indexes. They are paired by position, not by label, so trials "
+            "would be mismatched; pass Series on one index (columns of one DataFrame, e.g. "
+            "reward_responses(...)) or arrays.")
+    y = _per_trial(responses, "responses", numeric=True)
+    m = _per_trial(magnitude, "magnitude", numeric=True)
+    c = _per_trial(cell, "cell", numeric=False)
     if not y.size == m.size == c.size:
         raise ParameterError(
-            "reversal_point_analysis: 'responses', 'magnitude' and 'cell' must have one entry "
-            f"per trial; got lengths {y.size}, {m.size} and {c.size}.")
+            f"{_OWNER}: 'responses', 'magnitude' and 'cell' must have one entry per trial; got "
+            f"lengths {y.size}, {m.size} and {c.size}.")
+    if y.size == 0:
+        raise ParameterError(f"{_OWNER}: no trials ('responses', 'magnitude' and 'cell' are "
+                             "empty).")
     for name, v in (("responses", y), ("magnitude", m)):
         if not np.all(np.isfinite(v)):
             raise ParameterError(
-                f"The '{name}' parameter of reversal_point_analysis has "
-                f"{int(np.sum(~np.isfinite(v)))} NaN or infinite value(s); pass reward trials "
-                "only.")
-    mags, mag = _codes(m, "magnitude")
-    cells, code = _codes(c, "cell")
+                f"The '{name}' parameter of {_OWNER} has {int(np.sum(~np.isfinite(v)))} NaN or "
+                "infinite value(s); pass reward trials only.")
+    missing = pd.isna(c)
+    if missing.any():
+        raise ParameterError(
+            f"The 'cell' parameter of {_OWNER} has {int(missing.sum())} missing label(s) (NaN or "
+            f"None; the first at trial index {int(np.flatnonzero(missing)[0])}); every trial "
+            "needs the label of its cell.")
+    mags, mag = np.unique(m, return_inverse=True)
+    cells, code = _sorted_labels(c)
     K, C = mags.size, cells.size
     if K < 3:
         raise ParameterError(
-            "reversal_point_analysis needs at least 3 distinct reward magnitudes to place a "
-            f"reversal point between them. Got {K}: {mags.tolist()}.")
+            f"{_OWNER} needs at least 3 distinct reward magnitudes to place a reversal point "
+            f"between them. Got {K}: {mags.tolist()}.")
     total = np.zeros((C, K))
     count = np.zeros((C, K))
     np.add.at(total, (code, mag), y)
@@ -338,24 +408,73 @@ def reversal_point_analysis(responses, magnitude, cell, *, split_halves=True, n_
         U = np.nanmean(np.where(count > 0, total / np.where(count > 0, count, 1), np.nan), 0)
     n_trials = np.bincount(code, minlength=C)
     rng = np.random.default_rng(seed_from(random_state))
-    frames = []
+    frames, few_own = [], []
     for _ in range(n_splits if split_halves else 1):
         first = _halves(code, mag, K, rng) if split_halves else np.ones(y.size, dtype=bool)
         second = ~first if split_halves else first
         util, magn = _crossings(y[first], code[first], mag[first], C, U, mags)
         own, _ = _crossings(y[second], code[second], mag[second], C, U, mags)
+        few_own.append(np.isnan(own))
         s_pos, s_neg = _slopes(y[second], code[second], mag[second], C, U, own)
         with np.errstate(invalid="ignore", divide="ignore"):
-            tau = s_pos / (s_pos + s_neg)
+            tau = np.where(s_pos + s_neg != 0, s_pos / (s_pos + s_neg), np.nan)
         frames.append(pd.DataFrame(
             {"reversal_point": magn, "reversal_utility": util, "tau": tau,
              "slope_pos": s_pos, "slope_neg": s_neg, "n_trials": n_trials},
             index=pd.Index(cells, name="cell")))
     out = frames[0] if len(frames) == 1 else pd.concat(frames, keys=range(len(frames)),
                                                        names=["split", "cell"])
+    _report_missing(out, cells, split_halves, np.concatenate(few_own))
     out.attrs.update(magnitudes=mags.tolist(), utility=U.tolist(),
                      split_halves=bool(split_halves))
     return out
+
+
+def _names(labels) -> str:
+    labels = list(labels)
+    return f"{labels[:8]}{' ...' if len(labels) > 8 else ''}"
+
+
+def _report_missing(out: pd.DataFrame, cells, split_halves: bool, few_own) -> None:
+    """Raise when no reversal point could be estimated; else one warning for NaN cells.
+
+    ``few_own``: rows whose asymmetry half has trials at fewer than two magnitudes.
+    """
+    level = out.index.get_level_values("cell")
+    no_rp = np.isnan(out["reversal_point"].to_numpy())
+    no_tau = np.isnan(out["tau"].to_numpy())
+    half = " in the half of its trials used for it" if split_halves else ""
+    if no_rp.all():
+        raise ParameterError(
+            f"{_OWNER}: no cell's reversal point can be estimated: each needs trials at 2 or "
+            f"more magnitudes{half}, including those next to where its responses change sign"
+            + (" (with split_halves, floor(n / 2) of a cell's n trials at each magnitude go "
+               "to that half, so it needs at least 2 trials at each of 2 magnitudes; pass more "
+               "trials or split_halves=False)." if split_halves else "."))
+    if not (no_rp | no_tau).any():
+        return
+    rows = "" if len(out) == len(cells) else f" in {int((no_rp | no_tau).sum())} of {len(out)} " \
+        "(split, cell) rows"
+    parts = []
+    if no_rp.any():
+        bad = pd.unique(level[no_rp])
+        parts.append(f"the reversal point of {len(bad)} cell(s) {_names(bad)} (trials at fewer "
+                     f"than 2 magnitudes{half}, or none at a magnitude next to where the "
+                     "responses change sign)")
+    if (no_tau & few_own).any():
+        bad = pd.unique(level[no_tau & few_own])
+        parts.append(f"the asymmetry tau of {len(bad)} cell(s) {_names(bad)} (no reversal "
+                     "point of its own" + (" in the other half" if split_halves else "")
+                     + ": too few trials, as above)")
+    if (no_tau & ~few_own).any():
+        bad = pd.unique(level[no_tau & ~few_own])
+        parts.append(f"the asymmetry tau of {len(bad)} cell(s) {_names(bad)} (no trials on one "
+                     "side of the cell's own reversal point, which then lies at the smallest or "
+                     "largest magnitude; or the two slopes cancel)")
+    warnings.warn(
+        f"{_OWNER}: {len(pd.unique(level[no_rp | no_tau]))} of {len(cells)} cells could not be "
+        f"estimated{rows} and are NaN there: {'; '.join(parts)}. reversal_correlation leaves "
+        "them out.", RuntimeWarning, stacklevel=3)
 
 
 def reversal_correlation(result: pd.DataFrame) -> pd.DataFrame:
@@ -380,18 +499,51 @@ def reversal_correlation(result: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         Indexed by ``split`` (one row for a single split): ``r``, ``p_value`` (two-sided,
         ``scipy.stats.pearsonr``), ``n_cells``. Average ``r`` over splits for a summary
-        that no longer depends on one random split.
+        that no longer depends on one random split. A split with fewer than 3 usable
+        cells, or whose usable cells all share one reversal point or one ``tau``, has no
+        correlation: NaN, with one ``RuntimeWarning``.
+
+    Raises
+    ------
+    ParameterError
+        ``result`` is not a DataFrame with columns ``tau`` and ``reversal_utility`` (and,
+        with several splits, an index level ``split``), or no split has a correlation
+        (e.g. fewer than 3 usable cells).
     """
-    splits = (result.groupby(level="split") if isinstance(result.index, pd.MultiIndex)
-              else [(0, result)])
-    rows = {}
+    owner = "reversal_correlation"
+    if not isinstance(result, pd.DataFrame):
+        raise ParameterError(f"The 'result' parameter of {owner} must be the DataFrame of "
+                             f"reversal_point_analysis; got {type(result).__name__}.")
+    lacking = [k for k in ("tau", "reversal_utility") if k not in result.columns]
+    if lacking:
+        raise ParameterError(f"The 'result' parameter of {owner} lacks the column(s) {lacking}; "
+                             "it must be the DataFrame of reversal_point_analysis (columns "
+                             "'reversal_utility' and 'tau').")
+    multi = isinstance(result.index, pd.MultiIndex)
+    if multi and "split" not in result.index.names:
+        raise ParameterError(f"The 'result' parameter of {owner} has a MultiIndex without a "
+                             f"'split' level (levels {list(result.index.names)}); pass the "
+                             "DataFrame of reversal_point_analysis.")
+    splits = result.groupby(level="split") if multi else [(0, result)]
+    rows, failed = {}, []
     for key, part in splits:
         tau, rp = part["tau"].to_numpy(float), part["reversal_utility"].to_numpy(float)
         ok = np.isfinite(tau) & np.isfinite(rp) & (tau >= 0) & (tau <= 1)
         if ok.sum() < 3 or np.ptp(tau[ok]) == 0 or np.ptp(rp[ok]) == 0:
             rows[key] = (np.nan, np.nan, int(ok.sum()))
+            failed.append(key)
             continue
         r, p = stats.pearsonr(rp[ok], tau[ok])
         rows[key] = (float(r), float(p), int(ok.sum()))
+    why = ("a correlation needs at least 3 cells with a finite reversal point and a tau in "
+           "[0, 1], not all sharing one reversal point or one tau")
+    if len(failed) == len(rows):
+        counts = sorted({rows[k][2] for k in failed})
+        raise ParameterError(f"{owner}: {why}; " + (
+            f"the result has {counts[0] if counts else 0} usable cells" if len(rows) <= 1 else
+            f"none of the {len(rows)} splits has (usable cells per split: {counts})") + ".")
+    if failed:
+        warnings.warn(f"{owner}: {len(failed)} of {len(rows)} splits ({_names(failed)}) have no "
+                      f"correlation and give NaN: {why}.", RuntimeWarning, stacklevel=2)
     return pd.DataFrame.from_dict(rows, orient="index", columns=["r", "p_value", "n_cells"]
                                   ).rename_axis("split")

@@ -12,6 +12,7 @@ import numbers
 import warnings
 
 import numpy as np
+import pandas as pd
 
 from .._validation import Interval, check_param
 from ..device import seed_from
@@ -25,6 +26,19 @@ def _residuals(z, e, t):
     d = z[:, None, :] - e[None, :, None]  # (restarts, taus, samples)
     w = np.abs(t[None, :, None] - (d <= 0))
     return (w * d).mean(-1), w
+
+
+def _vector(values, name: str, owner: str) -> np.ndarray:
+    """``values`` as a 1-D float array, or a ParameterError naming ``name``."""
+    try:
+        out = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ParameterError(f"The '{name}' parameter of {owner} must be numeric (one value per "
+                             f"cell); got {values!r}.") from None
+    if out.ndim > 1:
+        raise ParameterError(f"The '{name}' parameter of {owner} must be 1-D (one value per "
+                             f"cell); got shape {out.shape}.")
+    return out.ravel()
 
 
 def decode_reward_distribution(reversal_points, taus, *, n_samples=None, n_restarts=100,
@@ -47,7 +61,8 @@ def decode_reward_distribution(reversal_points, taus, *, n_samples=None, n_resta
     reversal_points : array-like of shape (n_cells,)
         The expectile values (e.g. reversal points in reward units).
     taus : array-like of shape (n_cells,)
-        Their asymmetries, in (0, 1).
+        Their asymmetries, in (0, 1). Paired with ``reversal_points`` by position; two
+        pandas Series must share their index.
     n_samples : int, default=None
         Samples per restart; ``n_cells`` when None (as the paper's code).
     n_restarts : int, default=100
@@ -83,8 +98,15 @@ def decode_reward_distribution(reversal_points, taus, *, n_samples=None, n_resta
     0.5
     """
     owner = "decode_reward_distribution"
-    e = np.asarray(reversal_points, dtype=np.float64).ravel()
-    t = np.asarray(taus, dtype=np.float64).ravel()
+    if isinstance(reversal_points, pd.Series) and isinstance(taus, pd.Series) and \
+            not reversal_points.index.equals(taus.index):
+        raise ParameterError(
+            f"{owner}: 'reversal_points' and 'taus' are pandas Series with different indexes "
+            f"({list(reversal_points.index[:3])}... and {list(taus.index[:3])}...); they are "
+            "paired by position, so pass Series on one index (columns of one DataFrame) or "
+            "arrays.")
+    e = _vector(reversal_points, "reversal_points", owner)
+    t = _vector(taus, "taus", owner)
     if e.size != t.size or e.size == 0 or not np.all(np.isfinite(e)):
         raise ParameterError(
             f"{owner}: 'reversal_points' must be finite, non-empty and as long as 'taus'; "

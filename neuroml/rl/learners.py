@@ -143,6 +143,18 @@ def _check_finite(t: torch.Tensor, name: str) -> None:
         raise ParameterError(f"The '{name}' argument contains NaN or infinity.")
 
 
+def _check_unit_interval(t: torch.Tensor, name: str, owner: str) -> None:
+    """Raise unless every entry of the rate ``t`` is finite and in [0, 1]."""
+    ok = torch.isfinite(t) & (t >= 0) & (t <= 1)
+    if not bool(ok.all()):
+        bad = to_numpy(t)[~to_numpy(ok)]
+        raise ParameterError(
+            f"The '{name}' argument of {owner} must lie in [0, 1] (every entry, when it is "
+            f"a tensor of the batch shape). Got {bad[:5].tolist()}"
+            f"{' ...' if bad.size > 5 else ''} instead."
+        )
+
+
 def _batch_shape(owner: str, **shapes) -> torch.Size:
     try:
         return torch.broadcast_shapes(*shapes.values())
@@ -167,7 +179,7 @@ def rescorla_wagner(cues, rewards, alpha, v0=0.0) -> RescorlaWagnerResult:
     rewards : array-like or torch.Tensor of shape (*batch, trial)
         Reward ``r_n`` on each trial.
     alpha : float or torch.Tensor of the batch shape
-        Learning rate (e.g. one per parameter set, shape ``(batch,)``).
+        Learning rate in [0, 1] (e.g. one per parameter set, shape ``(batch,)``).
     v0 : float or array-like of shape (*batch, cue), default=0.0
         Initial weights (associative strengths).
 
@@ -188,6 +200,7 @@ def rescorla_wagner(cues, rewards, alpha, v0=0.0) -> RescorlaWagnerResult:
     x = _tensor(cues, "cues", device, dtype)
     r = _tensor(rewards, "rewards", device, dtype)
     a = _tensor(alpha, "alpha", device, dtype)
+    _check_unit_interval(a, "alpha", "rescorla_wagner")
     w0 = _tensor(v0, "v0", device, dtype)
     _check_ndim(x, "cues", 2, "(..., trial, cue)")
     _check_ndim(r, "rewards", 1, "(..., trial)")
@@ -240,7 +253,7 @@ def td_learning(features, rewards, alpha, gamma, lam, w0=None) -> TDResult:
     rewards : torch.Tensor or array-like of shape (*batch, trial, time)
         ``r(t)`` on the same grid.
     alpha, gamma, lam : float or torch.Tensor of the batch shape
-        Learning rate, discount and trace decay ``lambda``.
+        Learning rate, discount and trace decay ``lambda``, each in [0, 1].
     w0 : array-like of shape (*batch, feature), default=None
         Initial weights; None: zeros.
 
@@ -264,6 +277,8 @@ def td_learning(features, rewards, alpha, gamma, lam, w0=None) -> TDResult:
     _check_finite(r, "rewards")
     a, g, lm = (_tensor(p, n, device, dtype) for p, n in
                 ((alpha, "alpha"), (gamma, "gamma"), (lam, "lam")))
+    for t, n in ((a, "alpha"), (g, "gamma"), (lm, "lam")):
+        _check_unit_interval(t, n, "td_learning")
     n_trials, n_time, n_feat = x.shape[-3:]
     w = torch.zeros(n_feat, dtype=dtype, device=device) if w0 is None else \
         _tensor(w0, "w0", device, dtype)
@@ -322,7 +337,7 @@ def distributional_td(rewards, taus, alpha, kind: str = "expectile", v0=0.0, *,
     taus : array-like or torch.Tensor of shape (cell,)
         Each cell's asymmetry ``tau_i`` in (0, 1).
     alpha : float or torch.Tensor broadcastable to (*batch, cell)
-        Learning rate.
+        Learning rate in [0, 1].
     kind : {"expectile", "quantile"}, default="expectile"
     v0 : float or array-like broadcastable to (*batch, cell), default=0.0
         Initial values.
@@ -358,6 +373,7 @@ def distributional_td(rewards, taus, alpha, kind: str = "expectile", v0=0.0, *,
             f"The 'taus' argument must lie in the open interval (0, 1); got {to_numpy(tau)}."
         )
     a = _tensor(alpha, "alpha", device, dtype)
+    _check_unit_interval(a, "alpha", "distributional_td")
     start = _tensor(v0, "v0", device, dtype)
     n_steps = r.shape[-1]
     batch = _batch_shape("distributional_td", rewards=r.shape[:-1], alpha=a.shape[:-1],

@@ -14,6 +14,7 @@ batched solve on the device).
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -31,24 +32,34 @@ __all__ = ["rpe_regression"]
 _DIMS = ("time", "unit")
 
 
+def _floats(values, name: str, what: str) -> np.ndarray:
+    try:
+        return np.asarray(to_numpy(values) if hasattr(values, "detach") else values,
+                          dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ParameterError(
+            f"The '{name}' parameter of rpe_regression must be numeric ({what}); got "
+            f"{type(values).__name__} with values that are not numbers.") from None
+
+
 def _signal(signal):
-    """(values (n_trials, n_targets), trial labels or None, index for the targets, name)."""
+    """(values (n_trials, n_targets), trial labels or None, index for the targets)."""
+    what = "spike counts or a signal per trial"
     if isinstance(signal, xr.DataArray):
-        values = np.asarray(signal.values, dtype=np.float64)
+        values = _floats(signal.values, "signal", what)
         dims = list(signal.dims)
         labels = signal[dims[0]].values if dims[0] in signal.coords else None
         name = signal.name if signal.name is not None else "signal"
         coords = [signal[d].values if d in signal.coords else np.arange(signal.sizes[d])
                   for d in dims[1:]]
     elif isinstance(signal, pd.Series | pd.DataFrame):
-        values = signal.to_numpy(dtype=np.float64)
+        values = _floats(signal.to_numpy(), "signal", what)
         labels = signal.index.to_numpy()
         name = getattr(signal, "name", None) or "signal"
         dims = ["trial"] if values.ndim == 1 else ["trial", "time"]
         coords = [] if values.ndim == 1 else [signal.columns.to_numpy()]
     else:
-        values = np.asarray(to_numpy(signal) if hasattr(signal, "detach") else signal,
-                            dtype=np.float64)
+        values = _floats(signal, "signal", what)
         labels, name = None, "signal"
         dims = ["trial", *_DIMS[: max(values.ndim - 1, 0)]]
         coords = [np.arange(s) for s in values.shape[1:]]
@@ -56,6 +67,11 @@ def _signal(signal):
         raise ParameterError(
             "The 'signal' parameter of rpe_regression must be (trial,), (trial, time) or "
             f"(trial, time, unit). Got shape {values.shape}.")
+    if values.size == 0:
+        raise ParameterError(
+            "The 'signal' parameter of rpe_regression is empty (shape "
+            f"{values.shape}); it needs trials (and, for 2-D or 3-D input, at least one time "
+            "bin and unit).")
     if values.ndim == 1:
         index = pd.Index([name], name="signal")
     elif values.ndim == 2:
@@ -70,13 +86,36 @@ def _rpe(signal, rpe, labels, n: int) -> np.ndarray:
     if isinstance(rpe, pd.Series) and labels is not None and rpe.index.is_unique \
             and pd.Index(labels).isin(rpe.index).all():
         rpe = rpe.reindex(labels)  # align by trial label (e.g. a subset of trials)
-    values = np.asarray(to_numpy(rpe) if hasattr(rpe, "detach") else rpe, dtype=np.float64)
+    values = _floats(rpe, "rpe", "one model RPE per trial")
     values = values.reshape(-1) if values.ndim == 2 and 1 in values.shape else values
     if values.ndim != 1 or values.size != n:
         raise ParameterError(
             f"The 'rpe' parameter of rpe_regression must hold one value per trial of the "
             f"signal ({n}). Got shape {values.shape}.")
     return values
+
+
+def _splits(cv, n: int) -> list:
+    """An iterable ``cv`` as a list of (train, test) integer index arrays within 0..n-1."""
+    splits = []
+    for i, pair in enumerate(cv):
+        try:
+            train, test = (np.asarray(a) for a in pair)
+        except (TypeError, ValueError):
+            train = test = None
+        ok = train is not None and all(
+            a.ndim == 1 and a.size > 0 and a.dtype.kind in "iu" and a.min() >= 0 and a.max() < n
+            for a in (train, test))
+        if not ok:
+            raise ParameterError(
+                "The 'cv' parameter of rpe_regression, an iterable, must yield (train, test) "
+                f"pairs of non-empty integer index arrays within 0..{n - 1} (the trials); "
+                f"element {i} is {pair!r}.")
+        splits.append((train, test))
+    if not splits:
+        raise ParameterError("The 'cv' parameter of rpe_regression is an empty iterable; it "
+                             "must yield (train, test) index arrays.")
+    return splits
 
 
 def rpe_regression(signal, rpe, *, cv=5, n_permutations=1000, random_state=None,
@@ -97,8 +136,9 @@ def rpe_regression(signal, rpe, *, cv=5, n_permutations=1000, random_state=None,
     signal : array-like, DataArray, Series or tensor
         ``(trial,)``, ``(trial, time)`` or ``(trial, time, unit)``, e.g.
         ``rec.epochs("reward_time", (0, 1), 0.1)`` (``(trial, time, unit)`` spike counts)
-        or ``rec.epochs(..., source="photometry")``. NaN entries (bins outside a signal)
-        leave that trial out of that target only.
+        or ``rec.epochs(..., source="photometry")``. A DataArray's ``trial`` dimension is
+        the trial axis wherever it is (else its first). NaN entries (bins outside a
+        signal) leave that trial out of that target only.
     rpe : array-like, Series, DataArray or str
         One RPE per trial, or the name of a trial coordinate of a DataArray ``signal``
         (a trials-table column). A Series whose index holds every trial label of a
@@ -106,8 +146,8 @@ def rpe_regression(signal, rpe, *, cv=5, n_permutations=1000, random_state=None,
         trials); otherwise values are matched by position. Trials with a NaN RPE (e.g.
         no response) are left out.
     cv : int, splitter or iterable of (train, test), default=5
-        Cross-validation over trials (an iterable of index splits only when no trial is
-        left out for NaN).
+        Cross-validation over trials (an iterable of integer index splits only when no
+        trial is left out for NaN; it is read once and reused for every target).
     n_permutations : int, default=1000
     random_state : int, RandomState, Generator or None, default=None
         Seed of the permutations.
@@ -121,7 +161,10 @@ def rpe_regression(signal, rpe, *, cv=5, n_permutations=1000, random_state=None,
         ``time`` for ``(trial, time)``, by ``(time, unit)`` (the DataArray's dimension
         names and coordinates) for 3-D input. Columns ``r2`` (cross-validated),
         ``p_value`` (``(1 + #{null >= r2}) / (1 + n_permutations)``), ``slope``,
-        ``intercept``, ``r`` (Pearson, all trials), ``n_trials``.
+        ``intercept``, ``r`` (Pearson, all trials), ``n_trials``. A target whose signal
+        is constant over its trials (no variance: an R^2 would be 1 or 0 by convention)
+        has NaN ``r2``, ``p_value``, ``slope``, ``intercept`` and ``r``, with one
+        ``RuntimeWarning`` naming how many.
 
     Examples
     --------
@@ -132,18 +175,27 @@ def rpe_regression(signal, rpe, *, cv=5, n_permutations=1000, random_state=None,
     >>> bool(abs(res["slope"].iloc[0] - 1.5) < 0.2), float(res["p_value"].iloc[0])
     (True, 0.01)
     """
+    if isinstance(cv, str | bytes) or isinstance(cv, dict):
+        raise ParameterError(
+            "The 'cv' parameter of rpe_regression must be an int >= 2, a cross-validation "
+            "splitter (with a 'split' method, e.g. sklearn.model_selection.LeaveOneOut()) or "
+            f"an iterable of (train, test) index arrays. Got {cv!r} instead.")
     check_cv_param(cv, "rpe_regression")
     check_param("n_permutations", n_permutations, [Interval(numbers.Integral, 1, None)],
                 "rpe_regression")
     check_param("random_state", random_state, ["random_state"], "rpe_regression")
     check_param("device", device, ["device"], "rpe_regression")
+    if isinstance(signal, xr.DataArray) and "trial" in signal.dims and signal.dims[0] != "trial":
+        signal = signal.transpose("trial", ...)
     Y, labels, index = _signal(signal)
     n, n_targets = Y.shape
     x = _rpe(signal, rpe, labels, n)
     seed = seed_from(random_state)
     explicit = not hasattr(cv, "split") and not isinstance(cv, numbers.Integral)
+    if explicit:
+        cv = _splits(cv, n)  # a generator would be spent on the first target
     need = 2 * cv if isinstance(cv, numbers.Integral) else 3
-    rows = []
+    rows, constant = [], []
     for k in range(n_targets):
         y = Y[:, k]
         ok = np.isfinite(x) & np.isfinite(y)
@@ -163,12 +215,23 @@ def rpe_regression(signal, rpe, *, cv=5, n_permutations=1000, random_state=None,
         if sxx == 0:
             raise ParameterError("The 'rpe' parameter of rpe_regression is constant over the "
                                  "trials used; a slope cannot be estimated.")
+        if np.ptp(ys) == 0:  # no variance: nothing to explain (R^2 would be 1 or 0 by fiat)
+            constant.append(index[k])
+            rows.append((np.nan, np.nan, np.nan, np.nan, np.nan, m))
+            continue
         slope = float(dx @ dy) / sxx
-        r = float(dx @ dy) / np.sqrt(sxx * syy) if syy > 0 else np.nan
+        r = float(dx @ dy) / np.sqrt(sxx * syy)
         test = permutation_test(LinearDecoder(alpha=0.0, device=device), xs[:, None], ys,
                                 cv=cv, n_permutations=n_permutations, random_state=seed)
         rows.append((float(test.score), float(test.pvalue), slope,
                      float(ys.mean() - slope * xs.mean()), r, m))
+    if constant:
+        warnings.warn(
+            f"rpe_regression: {len(constant)} of {n_targets} targets (time bins / units) have a "
+            f"constant signal over the trials used ({pd.Index(constant).tolist()[:5]}"
+            f"{' ...' if len(constant) > 5 else ''}); a signal without variance cannot follow "
+            "the RPE, so their r2, p_value, slope, intercept and r are NaN.",
+            RuntimeWarning, stacklevel=2)
     out = pd.DataFrame(rows, index=index,
                        columns=["r2", "p_value", "slope", "intercept", "r", "n_trials"])
     out.attrs.update(n_permutations=int(n_permutations), cv=repr(cv))

@@ -12,6 +12,7 @@ estimator's device.
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -115,9 +116,84 @@ def _trial_grid(stimuli, rewards, owner: str):
             coords.setdefault(key, value)
     _check_finite(s, "stimuli", owner)
     _check_finite(r, "rewards", owner)
+    if s.shape[0] == 0 or s.shape[1] == 0:
+        raise ParameterError(
+            f"{owner}.fit needs at least one trial and one time bin; got stimuli and rewards "
+            f"with {s.shape[0]} trials of {s.shape[1]} bins{s_desc}."
+        )
     coords.setdefault("trial", ("trial", np.arange(s.shape[0])))
     coords.setdefault("time", ("time", np.arange(s.shape[1])))
     return (s if s.ndim == 3 else s[..., None]), r, coords
+
+
+def _without_equilibrium(s: np.ndarray, x: torch.Tensor, r: np.ndarray, lam: float,
+                         alpha: float) -> tuple[str, np.ndarray] | None:
+    """With ``gamma = 1``: does the expected TD update leave the weights without a bound?
+
+    Over one pass through the trials, TD(lambda) changes the weights by about
+    ``alpha n (b - A w)`` with ``A = mean_n sum_t e(t-1) (x(t-1) - x(t))^T`` and
+    ``b = mean_n sum_t e(t-1) r(t)`` (``n`` trials, small ``alpha``). With a transition
+    out of the last bin to a value of 0 (``A`` gaining ``e(T-1) x(T-1)^T``) episodic TD
+    would be stable; without it, features still on at the last bin can leave ``A``
+    singular or not positive stable. Then the weights have no equilibrium: a direction
+    ``u`` with ``u^T A = 0`` but ``u^T b != 0`` drifts linearly (a ``"presence"`` feature on
+    to the end: ``A = 0``, ``b`` = the reward that follows it, so the cue's RPE gains
+    ``alpha`` x reward per trial), and an eigenvalue of ``A`` with a negative real part
+    grows exponentially (microstimuli of a stimulus late in the trial, e.g. the reward's
+    own trace). CSC features are safe: the feature of the last bin is never updated
+    (``e`` of a last bin is never used), its row of ``A`` and its entry of ``b`` are 0,
+    and every other lag is tied to the next. Only growth visible within these trials is reported:
+    a drift above the largest reward or an amplification above two (tiny negative
+    eigenvalues of near-constant microstimulus combinations would need far more trials).
+
+    Returns
+    -------
+    None, or (what happens, bool per stimulus: on at a trial's last bin).
+    """
+    last_on = to_numpy(x[:, -1] != 0).any(0)
+    n, T, F = x.shape
+    if not last_on.any() or T < 2:
+        return None  # a proper episode: every feature is off when the trial ends
+    _, first, inverse, count = np.unique(s.reshape(n, -1), axis=0, return_index=True,
+                                         return_inverse=True, return_counts=True)
+    xs = to_numpy(x[torch.as_tensor(first, device=x.device)])  # one trial per stimulus pattern
+    active = np.flatnonzero(xs.any(axis=(0, 1)))
+    if active.size > 1500:  # eigenvalues of a large matrix: too slow for a check
+        return None
+    xs = xs[..., active]
+    rs = np.zeros((first.size, T))
+    np.add.at(rs, inverse.ravel(), r)
+    A, b = np.zeros((active.size, active.size)), np.zeros(active.size)
+    e = np.zeros((first.size, active.size))
+    for t in range(1, T):
+        e = lam * e + xs[:, t - 1]
+        A += (count[:, None] * e).T @ (xs[:, t - 1] - xs[:, t])
+        b += e.T @ rs[:, t]
+    A, b = A / n, b / n
+    U, S, _ = np.linalg.svd(A)
+    null = U[:, S <= 1e-9 * max(S.max(), 1e-300)]
+    drift = float(np.abs(null.T @ b).max()) if null.size else 0.0
+    scale = max(float(np.abs(r).max()), 1e-300)
+    per_stimulus = x.shape[-1] // s.shape[-1]
+    stimuli = np.zeros(s.shape[-1], dtype=bool)
+    stimuli[np.unique(np.flatnonzero(last_on) // per_stimulus)] = True
+    if alpha * n * drift > scale:
+        return (f"some of their weights drift by about {alpha * drift:.3g} per trial "
+                f"({alpha * n * drift:.3g} over these {n} trials)", stimuli)
+    eig = np.linalg.eigvals(A)
+    rate = float(-eig.real.min())
+    if rate > 1e-9 * max(float(np.abs(eig).max()), 1e-300) and alpha * n * rate > np.log(2):
+        return (f"learning is unstable: a combination of their weights grows about "
+                f"{np.exp(min(alpha * n * rate, 700)):.3g}-fold over these {n} trials", stimuli)
+    return None
+
+
+def _first_nonfinite(*arrays: np.ndarray) -> int | None:
+    """Index of the first trial (axis 0) with a NaN or infinity in any array, else None."""
+    ok = np.ones(arrays[0].shape[0], dtype=bool)
+    for a in arrays:
+        ok &= np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)
+    return None if ok.all() else int(np.flatnonzero(~ok)[0])
 
 
 # ---------------------------------------------------------------------- TD(lambda)
@@ -128,8 +204,8 @@ class TDModel(NeuroMLEstimator):
     Per time bin: ``V(t) = w . x(t)``; ``delta(t) = r(t) + gamma V(t) - V(t-1)``;
     ``w <- w + alpha delta(t) e(t-1)``; ``e(t) = gamma lambda e(t-1) + x(t)``. Traces and
     ``V(-1)`` reset to 0 at each trial start, so ``delta(0) = r(0) + gamma V(0)``; there is
-    no transition out of a trial's last bin. Both values in ``delta(t)`` use the weights
-    before the update at ``t`` (see :func:`neuroml.rl.learners.td_learning`). The
+    no transition out of a trial's last bin (see Notes). Both values in ``delta(t)`` use
+    the weights before the update at ``t`` (see :func:`neuroml.rl.learners.td_learning`). The
     model is deterministic; it runs in float64 on ``device_``. The recursion over bins
     is a few small operations per bin, so the CPU is the faster device for one model
     (measured: 300 trials x 40 bins in 0.8-1.0 s on a CPU, 2.1-2.3 s on an H200 GPU);
@@ -141,7 +217,10 @@ class TDModel(NeuroMLEstimator):
         Stimulus representation (:mod:`neuroml.rl.features`): complete serial compound,
         presence, or microstimuli.
     alpha : float, default=0.1
-        Learning rate, >= 0.
+        Learning rate, in (0, 1]. If learning diverges (values reach NaN or infinity: a
+        rate too large for the features, e.g. CSC features of several stimuli starting in
+        the same bin, or long eligibility traces) ``fit`` raises a
+        :class:`~neuroml.errors.ParameterError`.
     gamma : float, default=0.98
         Temporal discount per bin, in [0, 1].
     lam : float, default=0.0
@@ -174,6 +253,22 @@ class TDModel(NeuroMLEstimator):
         Features per bin (stimuli x features per stimulus, stimulus-major).
     device_ : torch.device
 
+    Notes
+    -----
+    A trial ends at its last bin: nothing tells the model that the trial is over (the
+    next trial starts afresh, ``V(-1) = 0``). The weights of features still on at the
+    last bin then lack the target that would tie them to the trial's end. With
+    ``gamma < 1`` the discount provides one; with ``gamma = 1`` there may be no
+    equilibrium: a ``"presence"`` feature with ``duration=None`` (on to the end) gains
+    ``alpha`` x the reward on every trial, so the RPE at the cue grows without bound,
+    and the microstimuli of a stimulus late in the trial (e.g. the reward's own trace)
+    can make learning unstable. ``fit`` warns (``RuntimeWarning``, once) when
+    ``gamma = 1`` and the expected TD update over the trials given has such a direction
+    (a drift larger than the largest reward, or a growth above two-fold). CSC features
+    stay bounded: the feature of the last bin is never updated. Set ``duration`` so the
+    stimulus goes off before the end of the trial, leaving empty bins after it (an
+    inter-trial interval), or use ``gamma < 1``.
+
     Examples
     --------
     >>> import numpy as np
@@ -186,7 +281,7 @@ class TDModel(NeuroMLEstimator):
 
     _parameter_constraints: ClassVar[dict] = {
         "features": [Options(_FEATURES)],
-        "alpha": [Interval(Real, 0, None)],
+        "alpha": [Interval(Real, 0, 1, "right")],
         "gamma": [Interval(Real, 0, 1)],
         "lam": [Interval(Real, 0, 1)],
         "duration": [None, Interval(Integral, 1, None)],
@@ -254,13 +349,46 @@ class TDModel(NeuroMLEstimator):
             x = self._features(onsets)
             out = td_learning(x, to_tensor(r, device, torch.float64), float(self.alpha),
                               float(self.gamma), float(self.lam))
+        values, rpe = to_numpy(out.values), to_numpy(out.rpe)
+        first = _first_nonfinite(values, rpe)
+        if first is not None:
+            sq = float((x**2).sum(-1).max())
+            gl = float(self.gamma) * float(self.lam)
+            gain = sq / (1.0 - gl) if gl < 1 else np.inf
+            raise ParameterError(
+                f"TDModel.fit: learning diverged: the values and RPEs are NaN or infinite from "
+                f"trial index {first} of {values.shape[0]} on. The learning rate "
+                f"alpha={self.alpha!r} is too large for the scale of the {self.features!r} "
+                f"features: up to {sq:.3g} summed squared feature values in a bin, so with "
+                f"gamma * lam = {gl:.3g} an update can change a value by about alpha x "
+                f"{gain:.3g} times the TD error, and it overshoots without bound once that "
+                "factor exceeds about 2. Use a smaller alpha (or a shorter trace, lam)."
+            )
+        if float(self.gamma) == 1.0:
+            self._warn_without_equilibrium(s, x, r)
         dims = ("trial", "time")
-        self.value_ = xr.DataArray(to_numpy(out.values), dims=dims, coords=coords, name="value")
-        self.rpe_ = xr.DataArray(to_numpy(out.rpe), dims=dims, coords=coords, name="rpe")
+        self.value_ = xr.DataArray(values, dims=dims, coords=coords, name="value")
+        self.rpe_ = xr.DataArray(rpe, dims=dims, coords=coords, name="rpe")
         self.weights_ = to_numpy(out.weights)
         self.weights_history_ = to_numpy(out.weights_history)
         self.n_features_ = int(x.shape[-1])
         return self
+
+    def _warn_without_equilibrium(self, s, x, r) -> None:
+        """One RuntimeWarning when, with gamma = 1, the weights have no equilibrium."""
+        found = _without_equilibrium(s, x, r, float(self.lam), float(self.alpha))
+        if found is None:
+            return
+        what, stimuli = found
+        where = ", ".join(f"stimulus {i}" for i in np.flatnonzero(stimuli)[:5])
+        warnings.warn(
+            f"TDModel: with gamma=1, the {self.features!r} features of {where} are still on at "
+            "the last bin of a trial, and a trial has no transition out of its last bin, so "
+            f"nothing ties them to the end of the trial: {what}. The values and RPEs (e.g. at "
+            "the cue) grow without bound as trials are added. Set 'duration' so the stimulus "
+            "goes off before the end of the trial, leaving empty bins at the end of each "
+            "trial (an inter-trial interval), or use gamma < 1.",
+            RuntimeWarning, stacklevel=3)
 
 
 # ---------------------------------------------------------------------- Rescorla-Wagner
@@ -275,7 +403,9 @@ class RescorlaWagner(NeuroMLEstimator):
     Parameters
     ----------
     alpha : float, default=0.1
-        Learning rate, >= 0.
+        Learning rate, in (0, 1]. If learning diverges (values reach NaN or infinity: an
+        update overshoots when ``alpha`` times the summed squared cue values of a trial
+        exceeds 2) ``fit`` raises a :class:`~neuroml.errors.ParameterError`.
     v0 : float or array-like of shape (n_cues,), default=0.0
         Initial associative strength of every cue (or of each).
     device : str or torch.device, default="auto"
@@ -305,7 +435,7 @@ class RescorlaWagner(NeuroMLEstimator):
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        "alpha": [Interval(Real, 0, None)],
+        "alpha": [Interval(Real, 0, 1, "right")],
         "v0": [Interval(Real, None, None), "array-like"],
         "device": ["device"],
         "random_state": ["random_state"],
@@ -382,10 +512,21 @@ class RescorlaWagner(NeuroMLEstimator):
                                   to_tensor(r, device, torch.float64), float(self.alpha),
                                   to_tensor(np.broadcast_to(v0, x.shape[1:]), device,
                                             torch.float64))
+        values, rpe = to_numpy(out.values), to_numpy(out.rpe)
+        first = _first_nonfinite(values, rpe)
+        if first is not None:
+            sq = float((x**2).sum(1).max())
+            raise ParameterError(
+                f"{name}.fit: learning diverged: the values and RPEs are NaN or infinite from "
+                f"trial index {first} of {x.shape[0]} on. An update changes the prediction for "
+                "a trial's cues by alpha x (the sum of their squared values) times the error "
+                f"and overshoots without bound once that factor exceeds 2: here "
+                f"alpha={self.alpha!r} and up to {sq:.3g} summed squared cue values on a trial "
+                f"(factor {float(self.alpha) * sq:.3g}). Use a smaller alpha or scale the cues "
+                "down.")
         coords.setdefault("trial", ("trial", np.arange(x.shape[0])))
-        self.values_ = xr.DataArray(to_numpy(out.values), dims=("trial",), coords=coords,
-                                    name="value")
-        self.rpe_ = xr.DataArray(to_numpy(out.rpe), dims=("trial",), coords=coords, name="rpe")
+        self.values_ = xr.DataArray(values, dims=("trial",), coords=coords, name="value")
+        self.rpe_ = xr.DataArray(rpe, dims=("trial",), coords=coords, name="rpe")
         self.weights_ = to_numpy(out.weights)
         self.weights_history_ = to_numpy(out.weights_history)
         self.n_cues_ = int(x.shape[1])

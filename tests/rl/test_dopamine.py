@@ -114,8 +114,9 @@ def test_model_free_reversal_point_on_a_clean_step():
     np.testing.assert_allclose(res["reversal_point"], [(1.2 + 2.5) / 2] * 2)
     np.testing.assert_allclose(res["reversal_utility"], [0.0, 0.0])
     # all-positive responses: the reversal point is the smallest magnitude, tau undefined
-    res = reversal_point_analysis(np.r_[y, np.abs(y) + 1], np.r_[mags, mags],
-                                  np.repeat([0, 1], 70), split_halves=False)
+    with pytest.warns(RuntimeWarning, match=r"1 of 2 cells .* tau of 1 cell\(s\) \[1\]"):
+        res = reversal_point_analysis(np.r_[y, np.abs(y) + 1], np.r_[mags, mags],
+                                      np.repeat([0, 1], 70), split_halves=False)
     assert res.loc[1, "reversal_point"] == 0.1 and np.isnan(res.loc[1, "tau"])
 
 
@@ -210,6 +211,8 @@ def vta_responses():
     return reward_responses([load_recording(p) for p in sorted(UNITS.glob("*.mat"))])
 
 
+# a cell or two per split reverses at the largest magnitude: no tau (a RuntimeWarning)
+@pytest.mark.filterwarnings("ignore:reversal_point_analysis:RuntimeWarning")
 def test_forty_dopamine_neurons_reversal_point_predicts_asymmetry(vta_responses):
     df = vta_responses
     assert df["cell"].nunique() == 40
@@ -224,6 +227,7 @@ def test_forty_dopamine_neurons_reversal_point_predicts_asymmetry(vta_responses)
     assert (corr["n_cells"] >= 36).all()
 
 
+@pytest.mark.filterwarnings("ignore:reversal_point_analysis:RuntimeWarning")
 def test_forty_dopamine_neurons_halves_bound_the_within_split_r(vta_responses):
     # Why one split shows r ~ 0.5, not the 0.76-0.84 quoted for the paper: each estimate
     # comes from half the trials. Analysed separately (pandas draws the halves), two
@@ -249,6 +253,7 @@ def test_forty_dopamine_neurons_halves_bound_the_within_split_r(vta_responses):
     assert 0.65 < rel["across"] / ceiling < 0.95  # corrected for attenuation: 0.79
 
 
+@pytest.mark.filterwarnings("ignore:reversal_point_analysis:RuntimeWarning")
 def test_classical_td_with_the_real_cells_noise_shows_no_correlation(vta_responses):
     # Classical TD built from the real cells: every cell reverses at the utility of the
     # mean reward with one symmetric gain (its own least-squares gain), plus residuals
