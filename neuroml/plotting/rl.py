@@ -217,7 +217,7 @@ def plot_reversal_points(result: pd.DataFrame, *, split: int = 0, distribution=N
     Parameters
     ----------
     result : DataFrame
-        The output of :func:`~neuroml.rl.dopamine.reversal_point_analysis`. Cells with
+        The output of :func:`~neuroml.rl.reversal.reversal_point_analysis`. Cells with
         a finite ``tau`` in [0, 1] are drawn (as :func:`reversal_correlation` uses).
     split : int, default=0
         The split drawn when ``result`` holds several (its mean ``r`` over splits is
@@ -235,7 +235,7 @@ def plot_reversal_points(result: pd.DataFrame, *, split: int = 0, distribution=N
         the paper; :func:`reversal_correlation`) is in the title.
     """
     from ..rl.distributional import expectiles
-    from ..rl.dopamine import reversal_correlation
+    from ..rl.reversal import reversal_correlation
 
     owner = "plot_reversal_points"
     need = {"reversal_point", "reversal_utility", "tau"}

@@ -27,11 +27,12 @@ from .bandit import block_probabilities, simulate_bandit
 from .choice import QLearning
 from .choice_data import choices_from_trials, read_choice_engineering, read_dynamic_foraging
 from .distributional import DistributionalTD, default_taus, expectiles, quantiles
-from .dopamine import reversal_correlation, reversal_point_analysis, reward_responses
+from .dopamine import reward_responses
 from .features import complete_serial_compound, microstimulus, presence, time_since_onset
 from .imputation import decode_reward_distribution
 from .learners import distributional_td, rescorla_wagner, td_learning
 from .q_learning import q_learning
+from .reversal import reversal_correlation, reversal_point_analysis
 from .rpe_regression import rpe_regression
 from .td import RescorlaWagner, TDModel
 

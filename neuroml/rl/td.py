@@ -24,176 +24,20 @@ from .._validation import Interval, Options
 from ..base import NeuroMLEstimator
 from ..device import to_numpy, to_tensor
 from ..errors import ParameterError
+from ._td_checks import (
+    check_finite,
+    first_nonfinite,
+    numeric,
+    ordered,
+    trial_grid,
+    without_equilibrium,
+)
 from .features import complete_serial_compound, microstimulus, presence
 from .learners import rescorla_wagner, td_learning
 
 __all__ = ["TDModel", "RescorlaWagner"]
 
 _FEATURES = ("csc", "presence", "microstimulus")
-
-
-# ---------------------------------------------------------------------- input handling
-def _numeric(x, name: str) -> np.ndarray:
-    try:
-        return np.asarray(to_numpy(x), dtype=float)
-    except (TypeError, ValueError):
-        raise ParameterError(
-            f"The '{name}' argument must be numeric; got {type(x).__name__}."
-        ) from None
-
-
-def _ordered(da: xr.DataArray, name: str, leading: tuple[str, ...]) -> xr.DataArray:
-    """``da`` with the dims in ``leading`` first (when it names them all)."""
-    if all(d in da.dims for d in leading):
-        return da.transpose(*leading, ...)
-    if len(leading) == 2:
-        raise ParameterError(
-            f"The '{name}' DataArray must have dims 'trial' and 'time' (and, for stimuli, "
-            f"one stimulus dim); got dims {da.dims}."
-        )
-    return da
-
-
-def _kept_coords(da: xr.DataArray, dims: tuple[str, ...]) -> dict:
-    """Coordinates of ``da`` that lie along ``dims`` only (non-dimension ones included)."""
-    return {k: (c.dims, c.values) for k, c in da.coords.items() if set(c.dims) <= set(dims)}
-
-
-def _check_finite(values: np.ndarray, name: str, owner: str) -> None:
-    finite = np.isfinite(values)
-    if finite.all():
-        return
-    bad = ~finite.reshape(values.shape[0], -1).all(axis=1) if values.ndim > 1 else ~finite
-    raise ParameterError(
-        f"The '{name}' argument of {owner}.fit contains NaN or infinity in {int(bad.sum())} of "
-        f"{bad.size} trials (the first: trial index {int(np.flatnonzero(bad)[0])}); every "
-        "trial needs finite values."
-    )
-
-
-def _trial_grid(stimuli, rewards, owner: str):
-    """Stimuli ``(trial, time, stimulus)`` and rewards ``(trial, time)`` on one grid.
-
-    Returns NumPy arrays and the ``(trial, time)`` coordinates to put on the outputs.
-    """
-    dims = ("trial", "time")
-    coords: dict = {}
-    s_desc = r_desc = ""
-    if isinstance(stimuli, xr.DataArray):
-        stimuli = _ordered(stimuli, "stimuli", dims)
-        coords.update(_kept_coords(stimuli, dims))
-        s_desc = f" (dims {stimuli.dims})"
-    if isinstance(rewards, xr.DataArray):
-        rewards = _ordered(rewards, "rewards", dims)
-        r_desc = f" (dims {rewards.dims})"
-    s = _numeric(stimuli, "stimuli")
-    r = _numeric(rewards, "rewards")
-    if s.ndim not in (2, 3):
-        raise ParameterError(
-            f"{owner} expects 'stimuli' of shape (trial, time) or (trial, time, stimulus); "
-            f"got shape {s.shape}{s_desc}."
-        )
-    if r.ndim != 2:
-        raise ParameterError(
-            f"{owner} expects 'rewards' of shape (trial, time); got shape {r.shape}{r_desc}."
-        )
-    if s.shape[:2] != r.shape:
-        raise ParameterError(
-            f"stimuli and rewards must be on the same (trial, time) grid: stimuli has shape "
-            f"{s.shape}{s_desc}, rewards has shape {r.shape}{r_desc}."
-        )
-    if isinstance(rewards, xr.DataArray):
-        for dim in dims:
-            if dim in coords and dim in rewards.coords:
-                a, b = np.asarray(coords[dim][1]), rewards.coords[dim].values
-                if not (a.shape == b.shape and (np.array_equal(a, b) or (
-                        a.dtype.kind in "fc" and b.dtype.kind in "fc" and np.allclose(a, b)))):
-                    raise ParameterError(
-                        f"stimuli and rewards must be on the same (trial, time) grid: their "
-                        f"'{dim}' coordinates differ (stimuli {a[:5]}..., rewards {b[:5]}...)."
-                    )
-        for key, value in _kept_coords(rewards, dims).items():
-            coords.setdefault(key, value)
-    _check_finite(s, "stimuli", owner)
-    _check_finite(r, "rewards", owner)
-    if s.shape[0] == 0 or s.shape[1] == 0:
-        raise ParameterError(
-            f"{owner}.fit needs at least one trial and one time bin; got stimuli and rewards "
-            f"with {s.shape[0]} trials of {s.shape[1]} bins{s_desc}."
-        )
-    coords.setdefault("trial", ("trial", np.arange(s.shape[0])))
-    coords.setdefault("time", ("time", np.arange(s.shape[1])))
-    return (s if s.ndim == 3 else s[..., None]), r, coords
-
-
-def _without_equilibrium(s: np.ndarray, x: torch.Tensor, r: np.ndarray, lam: float,
-                         alpha: float) -> tuple[str, np.ndarray] | None:
-    """With ``gamma = 1``: does the expected TD update leave the weights without a bound?
-
-    Over one pass through the trials, TD(lambda) changes the weights by about
-    ``alpha n (b - A w)`` with ``A = mean_n sum_t e(t-1) (x(t-1) - x(t))^T`` and
-    ``b = mean_n sum_t e(t-1) r(t)`` (``n`` trials, small ``alpha``). With a transition
-    out of the last bin to a value of 0 (``A`` gaining ``e(T-1) x(T-1)^T``) episodic TD
-    would be stable; without it, features still on at the last bin can leave ``A``
-    singular or not positive stable. Then the weights have no equilibrium: a direction
-    ``u`` with ``u^T A = 0`` but ``u^T b != 0`` drifts linearly (a ``"presence"`` feature on
-    to the end: ``A = 0``, ``b`` = the reward that follows it, so the cue's RPE gains
-    ``alpha`` x reward per trial), and an eigenvalue of ``A`` with a negative real part
-    grows exponentially (microstimuli of a stimulus late in the trial, e.g. the reward's
-    own trace). CSC features are safe: the feature of the last bin is never updated
-    (``e`` of a last bin is never used), its row of ``A`` and its entry of ``b`` are 0,
-    and every other lag is tied to the next. Only growth visible within these trials is reported:
-    a drift above the largest reward or an amplification above two (tiny negative
-    eigenvalues of near-constant microstimulus combinations would need far more trials).
-
-    Returns
-    -------
-    None, or (what happens, bool per stimulus: on at a trial's last bin).
-    """
-    last_on = to_numpy(x[:, -1] != 0).any(0)
-    n, T, F = x.shape
-    if not last_on.any() or T < 2:
-        return None  # a proper episode: every feature is off when the trial ends
-    _, first, inverse, count = np.unique(s.reshape(n, -1), axis=0, return_index=True,
-                                         return_inverse=True, return_counts=True)
-    xs = to_numpy(x[torch.as_tensor(first, device=x.device)])  # one trial per stimulus pattern
-    active = np.flatnonzero(xs.any(axis=(0, 1)))
-    if active.size > 1500:  # eigenvalues of a large matrix: too slow for a check
-        return None
-    xs = xs[..., active]
-    rs = np.zeros((first.size, T))
-    np.add.at(rs, inverse.ravel(), r)
-    A, b = np.zeros((active.size, active.size)), np.zeros(active.size)
-    e = np.zeros((first.size, active.size))
-    for t in range(1, T):
-        e = lam * e + xs[:, t - 1]
-        A += (count[:, None] * e).T @ (xs[:, t - 1] - xs[:, t])
-        b += e.T @ rs[:, t]
-    A, b = A / n, b / n
-    U, S, _ = np.linalg.svd(A)
-    null = U[:, S <= 1e-9 * max(S.max(), 1e-300)]
-    drift = float(np.abs(null.T @ b).max()) if null.size else 0.0
-    scale = max(float(np.abs(r).max()), 1e-300)
-    per_stimulus = x.shape[-1] // s.shape[-1]
-    stimuli = np.zeros(s.shape[-1], dtype=bool)
-    stimuli[np.unique(np.flatnonzero(last_on) // per_stimulus)] = True
-    if alpha * n * drift > scale:
-        return (f"some of their weights drift by about {alpha * drift:.3g} per trial "
-                f"({alpha * n * drift:.3g} over these {n} trials)", stimuli)
-    eig = np.linalg.eigvals(A)
-    rate = float(-eig.real.min())
-    if rate > 1e-9 * max(float(np.abs(eig).max()), 1e-300) and alpha * n * rate > np.log(2):
-        return (f"learning is unstable: a combination of their weights grows about "
-                f"{np.exp(min(alpha * n * rate, 700)):.3g}-fold over these {n} trials", stimuli)
-    return None
-
-
-def _first_nonfinite(*arrays: np.ndarray) -> int | None:
-    """Index of the first trial (axis 0) with a NaN or infinity in any array, else None."""
-    ok = np.ones(arrays[0].shape[0], dtype=bool)
-    for a in arrays:
-        ok &= np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)
-    return None if ok.all() else int(np.flatnonzero(~ok)[0])
 
 
 # ---------------------------------------------------------------------- TD(lambda)
@@ -343,14 +187,14 @@ class TDModel(NeuroMLEstimator):
         """
         self._validate_params()
         device = self._resolve_device()
-        s, r, coords = _trial_grid(stimuli, rewards, type(self).__name__)
+        s, r, coords = trial_grid(stimuli, rewards, type(self).__name__)
         onsets = to_tensor(s, device, torch.float64)
         with torch.no_grad():
             x = self._features(onsets)
             out = td_learning(x, to_tensor(r, device, torch.float64), float(self.alpha),
                               float(self.gamma), float(self.lam))
         values, rpe = to_numpy(out.values), to_numpy(out.rpe)
-        first = _first_nonfinite(values, rpe)
+        first = first_nonfinite(values, rpe)
         if first is not None:
             sq = float((x**2).sum(-1).max())
             gl = float(self.gamma) * float(self.lam)
@@ -376,7 +220,7 @@ class TDModel(NeuroMLEstimator):
 
     def _warn_without_equilibrium(self, s, x, r) -> None:
         """One RuntimeWarning when, with gamma = 1, the weights have no equilibrium."""
-        found = _without_equilibrium(s, x, r, float(self.lam), float(self.alpha))
+        found = without_equilibrium(s, x, r, float(self.lam), float(self.alpha))
         if found is None:
             return
         what, stimuli = found
@@ -478,14 +322,14 @@ class RescorlaWagner(NeuroMLEstimator):
         name = type(self).__name__
         coords: dict = {}
         if isinstance(cues, xr.DataArray):
-            cues = _ordered(cues, "cues", ("trial",))
+            cues = ordered(cues, "cues", ("trial",))
             coords = {k: (("trial",), c.values) for k, c in cues.coords.items()
                       if c.dims == (cues.dims[0],)}
         elif isinstance(rewards, xr.DataArray) and rewards.ndim == 1:
             coords = {k: (("trial",), c.values) for k, c in rewards.coords.items()
                       if c.dims == rewards.dims}
-        x = _numeric(cues, "cues")
-        r = _numeric(rewards, "rewards")
+        x = numeric(cues, "cues")
+        r = numeric(rewards, "rewards")
         if x.ndim == 1:
             x = x[:, None]
         if x.ndim != 2:
@@ -499,9 +343,9 @@ class RescorlaWagner(NeuroMLEstimator):
                                  f"{x.shape[0]} trials (shape {x.shape}), rewards {r.shape[0]}.")
         if x.shape[0] == 0:
             raise ParameterError(f"{name}.fit needs at least one trial; got 0.")
-        _check_finite(x, "cues", name)
-        _check_finite(r, "rewards", name)
-        v0 = _numeric(self.v0, "v0")
+        check_finite(x, "cues", name)
+        check_finite(r, "rewards", name)
+        v0 = numeric(self.v0, "v0")
         if v0.ndim > 1 or (v0.ndim == 1 and v0.shape[0] != x.shape[1]) or \
                 not np.isfinite(v0).all():
             raise ParameterError(
@@ -513,7 +357,7 @@ class RescorlaWagner(NeuroMLEstimator):
                                   to_tensor(np.broadcast_to(v0, x.shape[1:]), device,
                                             torch.float64))
         values, rpe = to_numpy(out.values), to_numpy(out.rpe)
-        first = _first_nonfinite(values, rpe)
+        first = first_nonfinite(values, rpe)
         if first is not None:
             sq = float((x**2).sum(1).max())
             raise ParameterError(

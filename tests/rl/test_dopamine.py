@@ -10,13 +10,9 @@ from scipy.optimize import brentq
 
 from neuroml.errors import ParameterError, RecordingError
 from neuroml.io.recording import Recording
-from neuroml.rl.dopamine import (
-    _halves,
-    reversal_correlation,
-    reversal_point_analysis,
-    reward_responses,
-)
+from neuroml.rl.dopamine import reward_responses
 from neuroml.rl.imputation import decode_reward_distribution
+from neuroml.rl.reversal import _halves, reversal_correlation, reversal_point_analysis
 from tests.conftest import REAL_DATA
 
 UNITS = REAL_DATA / "eshel_dabney_vta_dopamine_units"

@@ -33,7 +33,7 @@ from neuroml.plotting.rl import (  # noqa: E402
     plot_rpe_response,
 )
 from neuroml.rl.distributional import expectiles  # noqa: E402
-from neuroml.rl.dopamine import reversal_correlation, reversal_point_analysis  # noqa: E402
+from neuroml.rl.reversal import reversal_correlation, reversal_point_analysis  # noqa: E402
 from neuroml.rl.td import TDModel  # noqa: E402
 
 MAGS = np.array([0.1, 0.3, 1.2, 2.5, 5.0, 10.0, 20.0])

@@ -22,9 +22,9 @@ from sklearn.model_selection import KFold, cross_val_score
 
 from neuroml.errors import ParameterError
 from neuroml.rl.distributional import DistributionalTD, expectiles, quantiles
-from neuroml.rl.dopamine import reversal_correlation, reversal_point_analysis
 from neuroml.rl.imputation import decode_reward_distribution
 from neuroml.rl.learners import distributional_td, rescorla_wagner, td_learning
+from neuroml.rl.reversal import reversal_correlation, reversal_point_analysis
 from neuroml.rl.rpe_regression import rpe_regression
 from neuroml.rl.td import RescorlaWagner, TDModel
 

@@ -67,7 +67,7 @@ def test_user_guide_examples_run(tmp_path, run_user_guide, capsys):
     averaged, ok = ns["averaged"], ns["ok"]
     r_avg = np.corrcoef(averaged["reversal_utility"][ok], averaged["tau"][ok])[0, 1]
     assert r_avg == pytest.approx(0.73, abs=0.05)
-    from neuroml.rl.dopamine import reversal_correlation
+    from neuroml.rl.reversal import reversal_correlation
 
     assert reversal_correlation(ns["whole"])["r"].iloc[0] == pytest.approx(0.82, abs=0.03)
     rel = ns["reliability"]  # split-half reliabilities and the ceiling they set
