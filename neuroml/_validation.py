@@ -26,7 +26,7 @@ import numpy as np
 
 from .errors import ParameterError
 
-__all__ = ["Interval", "Options", "validate_params", "check_param"]
+__all__ = ["Interval", "Options", "validate_params", "check_param", "check_same_index"]
 
 
 @dataclass(frozen=True)
@@ -166,3 +166,34 @@ def validate_params(params: Mapping[str, Any], constraints: Mapping[str, list], 
     for name, value in params.items():
         if name in constraints:
             check_param(name, value, constraints[name], owner)
+
+
+def check_same_index(arguments: Mapping[str, Any], owner: str) -> None:
+    """A :class:`ParameterError` when two pandas Series among ``arguments`` (name -> value)
+    have different indexes: their values would be paired by position, not by label.
+
+    The message names ``owner``, both arguments and the first position where the indexes
+    differ, and says how to align them.
+    """
+    series = [(k, v) for k, v in arguments.items() if type(v).__name__ == "Series"
+              and hasattr(v, "index")]
+    for name, other in series[1:]:
+        first, ref = series[0]
+        if other.index.equals(ref.index):
+            continue
+        a = np.asarray(ref.index, dtype=object)
+        b = np.asarray(other.index, dtype=object)
+        n = min(a.size, b.size)
+        differ = np.flatnonzero(a[:n] != b[:n])
+        i = int(differ[0]) if differ.size else n
+        at = (f"position {i}: {_plain(a[i])!r} vs {_plain(b[i])!r}" if i < n
+              else f"lengths {a.size} and {b.size}")
+        raise ParameterError(
+            f"{owner}: the '{first}' and '{name}' arguments are pandas Series with different "
+            f"indexes ({at}); their values would be paired by position, not by label. Align "
+            f"them first (e.g. {name}.reindex({first}.index)) or pass arrays (.to_numpy()).")
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as Python prints it plainly (``10``, not ``np.int64(10)``)."""
+    return value.item() if isinstance(value, np.generic) else value

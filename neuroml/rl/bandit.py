@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .._validation import check_same_index
 from ..device import to_numpy
 from ..errors import ParameterError
 from .q_learning import PARAMETER_DOMAINS, _logits, _step
@@ -254,23 +255,6 @@ def _as_1d(x, name: str) -> np.ndarray:
     return arr
 
 
-def _check_aligned(arguments: dict) -> None:
-    """A ParameterError when two of the pandas Series among ``arguments`` have different
-    indexes (they would be paired by position, not by label)."""
-    series = [(k, v) for k, v in arguments.items() if isinstance(v, pd.Series)]
-    for name, other in series[1:]:
-        first, ref = series[0]
-        if not other.index.equals(ref.index):
-            i = int(np.argmax(ref.index.to_numpy(dtype=object)
-                              != other.index.to_numpy(dtype=object)))  # the first difference
-            raise ParameterError(
-                f"The '{first}' and '{name}' arguments are pandas Series with different "
-                f"indexes (position {i}: {_plain(ref.index[i])!r} vs "
-                f"{_plain(other.index[i])!r}); their values would be paired by position, not "
-                f"by label. Align them first (e.g. {name}.reindex({first}.index)) or pass "
-                "arrays (.to_numpy()).")
-
-
 def _stack_subjects(choices, rewards, subject, *, min_trials: int = 0,
                     n_options: int | None = None) -> _Stacked:
     """Validate per-trial choices, rewards and subject labels; pad them per subject."""
@@ -287,7 +271,7 @@ def _stack_subjects(choices, rewards, subject, *, min_trials: int = 0,
         if labels.ndim != 1 or labels.size != c.size:
             raise ParameterError(f"The 'subject' argument must give one label per trial "
                                  f"({c.size}); got shape {labels.shape}.")
-    _check_aligned({"choices": choices, "rewards": rewards, "subject": subject})
+    check_same_index({"choices": choices, "rewards": rewards, "subject": subject}, "QLearning")
     if min_trials and not c.size:
         raise ParameterError(f"The 'choices' argument holds no trials; a fit needs at least "
                              f"{min_trials} answered trials per subject.")

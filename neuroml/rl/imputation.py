@@ -12,9 +12,8 @@ import numbers
 import warnings
 
 import numpy as np
-import pandas as pd
 
-from .._validation import Interval, check_param
+from .._validation import Interval, check_param, check_same_index
 from ..device import seed_from
 from ..errors import ParameterError
 
@@ -98,13 +97,7 @@ def decode_reward_distribution(reversal_points, taus, *, n_samples=None, n_resta
     0.5
     """
     owner = "decode_reward_distribution"
-    if isinstance(reversal_points, pd.Series) and isinstance(taus, pd.Series) and \
-            not reversal_points.index.equals(taus.index):
-        raise ParameterError(
-            f"{owner}: 'reversal_points' and 'taus' are pandas Series with different indexes "
-            f"({list(reversal_points.index[:3])}... and {list(taus.index[:3])}...); they are "
-            "paired by position, so pass Series on one index (columns of one DataFrame) or "
-            "arrays.")
+    check_same_index({"reversal_points": reversal_points, "taus": taus}, owner)
     e = _vector(reversal_points, "reversal_points", owner)
     t = _vector(taus, "taus", owner)
     if e.size != t.size or e.size == 0 or not np.all(np.isfinite(e)):

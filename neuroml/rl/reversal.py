@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._validation import Interval, check_param
+from .._validation import Interval, check_param, check_same_index
 from ..device import seed_from
 from ..errors import ParameterError
 
@@ -229,16 +229,7 @@ def reversal_point_analysis(responses, magnitude, cell, *, split_halves=True, n_
     check_param("split_halves", split_halves, ["boolean"], _OWNER)
     check_param("n_splits", n_splits, [Interval(numbers.Integral, 1, None)], _OWNER)
     check_param("random_state", random_state, ["random_state"], _OWNER)
-    given = {"responses": responses, "magnitude": magnitude, "cell": cell}
-    series = {k: v.index for k, v in given.items() if isinstance(v, pd.Series)}
-    ref = next(iter(series.items()), (None, None))
-    differ = [k for k, i in series.items() if not i.equals(ref[1])]
-    if differ:
-        raise ParameterError(
-            f"{_OWNER}: {ref[0]!r} and {' and '.join(repr(k) for k in differ)} are pandas Series "
-            "with different indexes. They are paired by position, not by label, so trials "
-            "would be mismatched; pass Series on one index (columns of one DataFrame, e.g. "
-            "reward_responses(...)) or arrays.")
+    check_same_index({"responses": responses, "magnitude": magnitude, "cell": cell}, _OWNER)
     y = _per_trial(responses, "responses", numeric=True)
     m = _per_trial(magnitude, "magnitude", numeric=True)
     c = _per_trial(cell, "cell", numeric=False)

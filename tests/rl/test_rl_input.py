@@ -347,8 +347,8 @@ def test_series_on_different_indexes_raise_and_on_one_index_match_arrays():
     pd.testing.assert_frame_equal(
         reversal_point_analysis(frame["y"], frame["m"], frame["c"], random_state=0), ref)
     shuffled = frame["y"].sample(frac=1.0, random_state=0)
-    with pytest.raises(ParameterError, match="'responses' and 'magnitude' and 'cell' are pandas "
-                                             "Series with different indexes"):
+    with pytest.raises(ParameterError, match="'responses' and 'magnitude' arguments are pandas "
+                                             r"Series with different indexes \(position 0"):
         reversal_point_analysis(shuffled, frame["m"], frame["c"])
     with pytest.raises(ParameterError, match="'responses' and 'cell'"):
         reversal_point_analysis(frame["y"], m, frame["c"].reset_index(drop=True))
