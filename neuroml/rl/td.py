@@ -107,8 +107,9 @@ class TDModel(NeuroMLEstimator):
     ``alpha`` x the reward on every trial, so the RPE at the cue grows without bound,
     and the microstimuli of a stimulus late in the trial (e.g. the reward's own trace)
     can make learning unstable. ``fit`` warns (``RuntimeWarning``, once) when
-    ``gamma = 1`` and the expected TD update over the trials given has such a direction
-    (a drift larger than the largest reward, or a growth above two-fold). CSC features
+    ``gamma = 1``, the expected TD update has no equilibrium it contracts to, and the
+    expected values it leads to over the trials given end above twice the largest reward
+    and still growing (1.5-fold over the second half of the trials). CSC features
     stay bounded: the feature of the last bin is never updated. Set ``duration`` so the
     stimulus goes off before the end of the trial, leaving empty bins after it (an
     inter-trial interval), or use ``gamma < 1``.

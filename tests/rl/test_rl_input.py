@@ -194,7 +194,8 @@ def test_presence_with_gamma_one_warns_once_and_grows_without_bound():
     # gains alpha x reward on every trial, so the RPE at the cue is alpha (n - 1) on trial n.
     s, r = _pavlovian(n_trials=60, n_time=20)
     with pytest.warns(RuntimeWarning, match=r"gamma=1.*'presence' features of stimulus 0 .*"
-                                             r"drift by about 0\.1 per trial.*'duration'") as rec:
+                                             r"grow from 3 after 30 trials to 6 after 60.*"
+                                             r"'duration'") as rec:
         model = TDModel("presence", alpha=0.1, gamma=1.0, device="cpu").fit(s, r)
     assert len(rec) == 1
     np.testing.assert_allclose(model.rpe_.values[:, 2], 0.1 * np.arange(60), atol=1e-9)
@@ -245,11 +246,39 @@ def test_microstimuli_of_a_late_stimulus_with_gamma_one_warn_and_grow():
     # expected update has an eigenvalue with a negative real part, and the values grow.
     _, both, r = _guide_trials(450)
     with pytest.warns(RuntimeWarning, match=r"stimulus 0, stimulus 1 are still on .* "
-                                             r"learning is unstable"):
+                                             r"expected values grow"):
         model = TDModel("microstimulus", alpha=0.5, gamma=1.0, lam=0.95,
                         device="cpu").fit(both, r)
     cue = model.rpe_.values[:, 5]  # measured: 1.9 on trial 150, 4.4 on 300, 8.6 on 450
     assert cue[149] > 1.5 and cue[299] > 2 * cue[149] and cue[-1] > 1.8 * cue[299]
+
+
+def test_a_drift_passed_from_one_stimulus_to_another_warns():
+    # Two presence stimuli on to the end, the second starting with the reward: the first's
+    # weight gains alpha x reward on every trial through the second's (A = [[0, -1], [0, 0]]:
+    # no direction of A's null space meets b, yet the weights drift linearly).
+    n, T = 200, 50
+    s = np.zeros((n, T, 2))
+    s[:, 5, 0] = s[:, 20, 1] = 1
+    r = np.zeros((n, T))
+    r[:, 20] = 1
+    with pytest.warns(RuntimeWarning, match=r"stimulus 0, stimulus 1 are still on .* grow from "
+                                             r"10 after 100 trials to 20 after 200"):
+        model = TDModel("presence", alpha=0.1, gamma=1.0, device="cpu").fit(s, r)
+    assert model.rpe_.values[-1, 5] == pytest.approx(0.1 * (n - 1), rel=1e-6)
+
+
+def test_stimuli_that_no_reward_follows_do_not_warn():
+    # presence to the end of the trial with gamma = 1, but the reward comes before the cue:
+    # nothing drives the weight (b = 0), which stays 0
+    n, T = 100, 30
+    s = np.zeros((n, T))
+    s[:, 20] = 1
+    r = np.zeros((n, T))
+    r[:, 10] = 1
+    with _no_warnings():
+        model = TDModel("presence", alpha=0.2, gamma=1.0, device="cpu").fit(s, r)
+    assert np.abs(model.weights_).max() == 0.0
 
 
 # ---------------------------------------------------------------------- too few trials
