@@ -242,7 +242,13 @@ def plot_reversal_points(result: pd.DataFrame, *, split: int = 0, distribution=N
     if not isinstance(result, pd.DataFrame) or not need <= set(result.columns):
         raise ParameterError(f"The 'result' parameter of {owner} must be the DataFrame of "
                              f"reversal_point_analysis (columns {sorted(need)}).")
-    corr = reversal_correlation(result)
+    try:
+        corr = reversal_correlation(result)
+    except ParameterError:  # no split has 3 usable cells: the cells are drawn, r is NaN
+        keys = (result.index.get_level_values("split").unique()
+                if isinstance(result.index, pd.MultiIndex) else [0])
+        corr = pd.DataFrame({"r": np.nan, "p_value": np.nan, "n_cells": 0},
+                            index=pd.Index(keys, name="split"))
     part = result
     if isinstance(result.index, pd.MultiIndex):
         if split not in corr.index:

@@ -166,6 +166,10 @@ def test_reversal_points_scatter_with_r_of_reversal_correlation(tmp_path):
         plot_reversal_points(res, split=7)
     with pytest.raises(ParameterError, match="reversal_point_analysis"):
         plot_reversal_points(pd.DataFrame({"tau": [0.5]}))
+    # two cells have no correlation: they are drawn, and r is NaN
+    two = res.xs(1, level="split").iloc[:2]
+    ax = plot_reversal_points(two)
+    assert ax.get_title() == "r = nan, p = nan" and len(ax.collections[0].get_offsets()) == 2
 
 
 def test_reward_distribution_smooths_both_with_one_kernel(tmp_path):
