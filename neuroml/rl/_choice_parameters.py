@@ -3,7 +3,7 @@
 The specification behind :class:`~neuroml.rl.choice.QLearning`: which columns a model
 naming some parameters fits (:func:`parameter_columns`), their bounds, defaults and
 domains (:func:`parameter_bounds`), the number of options in the choices
-(:func:`n_options`), and which fitted values sit at a bound (:func:`at_bound`).
+(:func:`count_options`), and which fitted values sit at a bound (:func:`at_bound`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import numpy as np
 from ..errors import ParameterError
 from .q_learning import PARAMETER_DOMAINS, PARAMETER_NAMES
 
-__all__ = ["DEFAULT_BOUNDS", "at_bound", "n_options", "parameter_bounds", "parameter_columns"]
+__all__ = ["DEFAULT_BOUNDS", "at_bound", "count_options", "parameter_bounds",
+           "parameter_columns"]
 
 #: Default bounds in natural units (documented in :class:`~neuroml.rl.choice.QLearning`).
 DEFAULT_BOUNDS = {"alpha": (0.0, 1.0), "alpha_neg": (0.0, 1.0), "beta": (0.0, 50.0),
@@ -54,11 +55,22 @@ def _check_bounds(name: str, pair, domain: tuple[float, float]) -> None:
                              f"[{domain[0]:g}, {domain[1]:g}].")
 
 
-def n_options(choice: np.ndarray) -> int:
-    """``K``, the largest answered choice + 1 (at least 2), of padded ``(subject, trial)``
-    choices (negative: none); a ParameterError when more than two options are numbered
-    and some of ``0 .. K-1`` is chosen by no subject (e.g. 1-based codes)."""
+def count_options(choice: np.ndarray, given: int | None = None) -> int:
+    """``K`` of padded ``(subject, trial)`` choices (negative: none): ``given``, else the
+    largest answered choice + 1 (at least 2).
+
+    Raises a ParameterError when a choice is ``>= given``, or, with ``K`` inferred, when
+    more than two options are numbered and some of ``0 .. K-1`` is chosen by no subject
+    (e.g. 1-based codes).
+    """
     counts = np.bincount(choice[choice >= 0].astype(np.int64), minlength=2)
+    if given is not None:
+        if counts.size > given:
+            raise ParameterError(
+                f"The 'choices' argument holds option {counts.size - 1}, but the "
+                f"'n_options' parameter of QLearning is {given}: choices must be 0.."
+                f"{given - 1}.")
+        return int(given)
     missing = np.flatnonzero(counts == 0)
     if counts.size > 2 and missing.size:
         seen = np.flatnonzero(counts).tolist()
@@ -70,7 +82,8 @@ def n_options(choice: np.ndarray) -> int:
             f"{counts.size} here, the largest choice + 1, shared by all subjects; an option "
             "nobody chooses would keep its value q0 and still take choice probability). "
             "Subtract 1 from 1-based codes (e.g. MATLAB's 1/2); a no-response code must be "
-            "negative or NaN.")
+            "negative or NaN. If the task has options nobody chose, give their number as "
+            "QLearning(n_options=...).")
     return counts.size
 
 

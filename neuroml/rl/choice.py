@@ -23,7 +23,7 @@ from . import bandit
 from ._choice_parameters import (
     DEFAULT_BOUNDS,
     at_bound,
-    n_options,
+    count_options,
     parameter_bounds,
     parameter_columns,
 )
@@ -69,6 +69,11 @@ class QLearning(NeuroMLEstimator):
         finite numbers). ``low == high`` fixes a parameter at that value
         (e.g. ``{"perseveration_rate": (1, 1)}``: a kernel of the last choice only); a
         fixed parameter is not counted in ``aic_``/``bic_``.
+    n_options : int, default=None
+        Number of options ``K`` of the task. None: the largest choice + 1 (at least 2),
+        and then, with more than two options, every one of ``0 .. K-1`` must be chosen
+        by some subject (so that 1-based codes are caught); give ``n_options`` for a
+        task with options nobody chose.
     n_starts : int, default=8
         Restarts per subject. ``4 n_starts`` candidates per subject are drawn from
         ``random_state`` (a Latin hypercube, uniform over [-4, 4] before the sigmoid:
@@ -114,7 +119,7 @@ class QLearning(NeuroMLEstimator):
     bounds_ : dict
         ``{column: (low, high)}`` used.
     n_options_ : int
-        Number of options ``K``: the largest choice + 1, at least 2, shared by all
+        Number of options ``K``: ``n_options``, or the largest choice + 1, at least 2; shared by all
         subjects (an option a subject never chooses keeps its value ``q0`` for that
         subject and still takes choice probability).
     device_ : torch.device
@@ -145,6 +150,7 @@ class QLearning(NeuroMLEstimator):
         "q0": [Interval(numbers.Real, -np.inf, np.inf, closed="neither")],
         "bounds": [None, dict],
         "n_starts": [Interval(numbers.Integral, 1, None)],
+        "n_options": [None, Interval(numbers.Integral, 2, None)],
         "max_iter": [Interval(numbers.Integral, 1, None)],
         "tol": [Interval(numbers.Real, 0, None, closed="neither")],
         "device": ["device"],
@@ -153,11 +159,12 @@ class QLearning(NeuroMLEstimator):
     _sklearn_checks: ClassVar[bool] = False
     _test_params: ClassVar[dict] = {"n_starts": 2, "max_iter": 30}
 
-    def __init__(self, parameters=("alpha", "beta"), *, q0=0.5, bounds=None, n_starts=8,
-                 max_iter=200, tol=1e-6, device="auto", random_state=None):
+    def __init__(self, parameters=("alpha", "beta"), *, q0=0.5, bounds=None, n_options=None,
+                 n_starts=8, max_iter=200, tol=1e-6, device="auto", random_state=None):
         self.parameters = parameters
         self.q0 = q0
         self.bounds = bounds
+        self.n_options = n_options
         self.n_starts = n_starts
         self.max_iter = max_iter
         self.tol = tol
@@ -199,7 +206,7 @@ class QLearning(NeuroMLEstimator):
         self._validate_params()
         self._resolve_device()
         data = bandit._stack_subjects(choices, rewards, subject, min_trials=_MIN_TRIALS)
-        K = n_options(data.choice)
+        K = count_options(data.choice, self.n_options)
         columns = parameter_columns(self.parameters, K)
         bounds = parameter_bounds(self.bounds, columns)
         S, R, P = data.choice.shape[0], int(self.n_starts), len(columns)

@@ -38,6 +38,27 @@ def test_one_based_choices_are_refused(sim):
         QLearning(**CPU).fit(np.r_[c[:-3], 9, 9, 9], r)
 
 
+def test_n_options_states_a_task_with_options_nobody_chose(sim):
+    """A three-armed task whose subject never picks option 1: n_options says K = 3."""
+    c, r = sim["choice"].to_numpy(), sim["reward"].to_numpy()
+    three = np.where(c == 1, 2, 0)
+    with pytest.raises(ParameterError, match=r"QLearning\(n_options=\.\.\.\)"):
+        QLearning(**CPU).fit(three, r)
+    model = QLearning(n_options=3, **CPU).fit(three, r)
+    assert model.n_options_ == 3 and np.isfinite(model.nll_).all()
+    values = model.values(three, r)
+    np.testing.assert_array_equal(values["q_1"], 0.5)  # never chosen: stays at q0
+    # the same fit as a two-option task with a third option of fixed value q0 the subject
+    # never takes: lower likelihood than the two-option fit, never better
+    two = QLearning(**CPU).fit(c, r)
+    assert model.nll_.iloc[0] >= two.nll_.iloc[0] - 1e-9
+    with pytest.raises(ParameterError, match=r"holds option 2, but the 'n_options' parameter "
+                                             r"of QLearning is 2"):
+        QLearning(n_options=2, **CPU).fit(three, r)
+    # and a K = 2 task whose only subject always picks option 1 keeps n_options 2
+    assert QLearning(n_options=2, **CPU).fit(np.ones(60), r[:60]).n_options_ == 2
+
+
 def test_a_lone_subject_who_only_chooses_option_1_still_fits():
     rng = np.random.default_rng(3)
     r = (rng.random(60) < 0.6).astype(float)

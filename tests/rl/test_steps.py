@@ -194,6 +194,14 @@ def test_fit_choice_model_with_labels_and_one_reward_column(sessions):
         assert out["choice_model"][key] == pytest.approx(base["choice_model"][key], rel=1e-6)
     assert out["choice_model"]["choice_column"] == "side"
     assert out["choice_probability"].axes[0].get_ylabel() == "P(right)"
+    # a third option nobody chose, named in 'options': a three-option fit, not an error
+    three = run_step("fit_choice_model", recording=other,
+                     params={"choice": "side", "reward": "water", "no_response": [],
+                             "options": ["LEFT", "RIGHT", "CENTRE"],
+                             "option_labels": ["left", "right", "centre"], "n_starts": 2})
+    assert three["choice_model"]["n_options"] == 3
+    assert (three["choice_values"]["q_2"].dropna() == 0.5).all()
+    assert three["choice_model"]["nll"] >= out["choice_model"]["nll"] - 1e-6
     # extended model: one more parameter, a likelihood at least as good
     ext = run_step("fit_choice_model", recording=rec,
                    params={"parameters": ["alpha", "beta", "bias"], "n_starts": 2})

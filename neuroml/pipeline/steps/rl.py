@@ -78,8 +78,9 @@ def _session_choices(recording, choice, reward, no_response, options, reward_pro
                              "response values meaning no response (left out of the "
                              "likelihood; AIND: 2); NaN always means none"),
         "options": Param([ListOf((numbers.Real, str)), None], None,
-                         "response labels in option order (e.g. [LEFT, RIGHT]); null: the "
-                         "responses are option numbers 0..K-1"),
+                         "response labels in option order (e.g. [LEFT, RIGHT]), which also "
+                         "set the number of options; null: the responses are option numbers "
+                         "0..K-1"),
         "reward_probabilities": Param([ListOf((str,)), None],
                                       ["reward_probabilityL", "reward_probabilityR"],
                                       "columns with each option's reward probability, for the "
@@ -91,7 +92,8 @@ def _session_choices(recording, choice, reward, no_response, options, reward_pro
                             ["alpha", "beta"],
                             "the free parameters: alpha and beta, plus any of alpha_neg, "
                             "forget, bias, perseveration"),
-        "q0": Param([Interval(numbers.Real, None, None)], 0.5, "initial value of every option"),
+        "q0": Param([Interval(numbers.Real, -np.inf, np.inf, closed="neither")], 0.5,
+                    "initial value of every option"),
         "bounds": Param([_BOUNDED, None], None,
                         "{name: [low, high]} overriding the default bounds (alpha in [0, 1], "
                         "beta in [0, 50], bias and perseveration in [-5, 5])"),
@@ -120,7 +122,8 @@ def fit_choice_model(ctx, *, recording, choice, reward, no_response, options,
                                            reward_probabilities, ctx.recording_id)
     c = table["choice"].to_numpy(dtype=np.float64)
     r = table["reward"].to_numpy(dtype=np.float64)
-    model = QLearning(tuple(parameters), q0=q0, bounds=bounds, n_starts=n_starts,
+    model = QLearning(tuple(parameters), q0=q0, bounds=bounds,
+                      n_options=len(options) if options else None, n_starts=n_starts,
                       max_iter=max_iter, device=ctx.device, random_state=random_state)
     model.fit(c, r)
     values = model.values(c, r).drop(columns=["subject", "trial"])
