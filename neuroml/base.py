@@ -35,8 +35,6 @@ from .errors import NeuroMLError, NotFittedError, ParameterError
 
 __all__ = ["NeuroMLEstimator", "load"]
 
-_FORMAT = "neuroml-estimator/1"
-
 
 @functools.cache
 def _param_names(cls) -> tuple[str, ...]:

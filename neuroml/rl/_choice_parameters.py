@@ -8,10 +8,10 @@ domains (:func:`parameter_bounds`), the number of options in the choices
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
+import torch
 
+from ..device import to_numpy
 from ..errors import ParameterError
 from .q_learning import PARAMETER_DOMAINS, PARAMETER_NAMES
 
@@ -40,19 +40,24 @@ def at_bound(vals: np.ndarray, lo: np.ndarray, hi: np.ndarray, columns) -> np.nd
                     dtype=object)
 
 
-def _check_bounds(name: str, pair, domain: tuple[float, float]) -> None:
-    """A ParameterError unless ``pair`` is ``(low, high)``: finite numbers, ``low <= high``,
-    within ``domain``."""
-    numbers_ = isinstance(pair, tuple | list | np.ndarray) and len(pair) == 2 and all(
-        isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_) for v in pair)
-    if not numbers_ or not (np.isfinite(pair).all() and pair[0] <= pair[1]):
+def _check_bounds(name: str, pair, domain: tuple[float, float]) -> tuple[float, float]:
+    """``pair`` as ``(low, high)`` floats; a ParameterError unless it is two finite numbers
+    (a tuple, list, array or tensor) with ``low <= high`` within ``domain``."""
+    try:
+        values = np.asarray(to_numpy(pair) if isinstance(pair, torch.Tensor) else pair)
+    except (TypeError, ValueError):
+        values = np.zeros(0)
+    if not (values.shape == (2,) and values.dtype.kind in "iuf"
+            and np.isfinite(values).all() and values[0] <= values[1]):
         raise ParameterError(f"The 'bounds' parameter of QLearning gives {name!r} the bounds "
                              f"{pair!r}; they must be a pair (low, high) of finite numbers with "
                              "low <= high.")
+    pair = (float(values[0]), float(values[1]))
     if pair[0] < domain[0] or pair[1] > domain[1]:
         raise ParameterError(f"The 'bounds' parameter of QLearning gives {name!r} the bounds "
                              f"{tuple(float(v) for v in pair)}; they must lie within its domain "
                              f"[{domain[0]:g}, {domain[1]:g}].")
+    return pair
 
 
 def count_options(choice: np.ndarray, given: int | None = None) -> int:
@@ -119,9 +124,9 @@ def parameter_bounds(bounds, columns) -> dict:
     if bad:
         raise ParameterError(f"The 'bounds' parameter of QLearning names {bad}, which the "
                              f"model does not have (its parameters: {columns}).")
-    for name, pair in given.items():
-        _check_bounds(name, pair, PARAMETER_DOMAINS["bias" if name.startswith("bias_")
-                                                    else name])
+    given = {name: _check_bounds(name, pair, PARAMETER_DOMAINS["bias" if name.startswith("bias_")
+                                                               else name])
+             for name, pair in given.items()}
     out = {}
     for c in columns:
         lo, hi = given.get(c, given.get(base[c], DEFAULT_BOUNDS[base[c]]))

@@ -31,12 +31,22 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _whole(value) -> int | None:
+    """``value`` as an int when it is a whole number (``50`` or ``50.0``, not ``True``)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    return int(value) if np.isfinite(value) and float(value).is_integer() else None
+
+
 def _count(value, name: str, where: str) -> int:
     """``value`` as an int >= 1, else a ParameterError naming ``name``."""
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral) or value < 1:
+    whole = _whole(value)
+    if whole is None or whole < 1:
         raise ParameterError(f"{where}: '{name}' must be an integer >= 1; got "
                              f"{_plain(value)!r}.")
-    return int(value)
+    return whole
 
 
 def block_probabilities(n_trials: int, probabilities=((0.8, 0.2), (0.2, 0.8)), block_length=50,
@@ -74,9 +84,8 @@ def block_probabilities(n_trials: int, probabilities=((0.8, 0.2), (0.2, 0.8)), b
                              f"{probabilities!r}.")
     pair = block_length.tolist() if isinstance(block_length, np.ndarray) else block_length
     pair = pair if isinstance(pair, tuple | list) else (pair, pair)
-    if not (len(pair) == 2 and 1 <= min(
-            (v if isinstance(v, numbers.Integral) and not isinstance(v, bool | np.bool_)
-             else 0) for v in pair) and pair[0] <= pair[1]):
+    pair = [_whole(v) for v in pair]
+    if not (len(pair) == 2 and None not in pair and 1 <= pair[0] <= pair[1]):
         raise ParameterError(f"block_probabilities: 'block_length' must be an integer >= 1 "
                              f"or a (low, high) pair of integers with 1 <= low <= high; got "
                              f"{block_length!r}.")
@@ -149,6 +158,8 @@ def simulate_bandit(params: Mapping, reward_probabilities, *, q0: float = 0.5,
         raise ParameterError(f"simulate_bandit: 'params' must map 'alpha' and 'beta' (and "
                              f"optional terms of {sorted(PARAMETER_DOMAINS)}) to values; got "
                              f"{got}.")
+    if isinstance(q0, np.ndarray) and q0.ndim == 0:
+        q0 = q0.item()
     if not isinstance(q0, numbers.Real) or not np.isfinite(q0):
         raise ParameterError(f"simulate_bandit: 'q0' must be a finite number; got {q0!r}.")
     K = p.shape[-1]

@@ -183,9 +183,9 @@ class DistributionalTD(NeuroMLEstimator):
         (19: 0.05, 0.10, ..., 0.95).
     kind : {"expectile", "quantile"}, default="expectile"
     alpha : float, default=0.01
-        Base learning rate, in (0, 1] (so ``alpha tau_i`` and ``alpha (1 - tau_i)`` are
-        below 1 and an expectile cell never overshoots the reward that moved it; for
-        quantile cells it is a step in reward units: rescale large rewards).
+        Base learning rate, > 0: in (0, 1] for expectile cells (so ``alpha tau_i`` and
+        ``alpha (1 - tau_i)`` are below 1 and a cell never overshoots the reward that
+        moved it); for quantile cells a step in reward units, any positive value.
     n_epochs : int, default=1
         Passes over the rewards.
     shuffle : bool, default=False
@@ -221,7 +221,7 @@ class DistributionalTD(NeuroMLEstimator):
     _parameter_constraints: ClassVar[dict] = {
         "taus": [Interval(Integral, 1, None), "array-like"],
         "kind": [Options(("expectile", "quantile"))],
-        "alpha": [Interval(Real, 0, 1, "right")],
+        "alpha": [Interval(Real, 0, None, "neither")],
         "n_epochs": [Interval(Integral, 1, None)],
         "shuffle": ["boolean"],
         "v0": [Interval(Real, None, None), "array-like"],
@@ -278,6 +278,10 @@ class DistributionalTD(NeuroMLEstimator):
         self._validate_params()
         device = self._resolve_device()
         name = type(self).__name__
+        if self.kind == "expectile" and self.alpha > 1:
+            raise ParameterError(f"The 'alpha' parameter of {name} must be in (0, 1] for "
+                                 f"expectile cells (a larger rate overshoots the reward that "
+                                 f"moved a cell). Got {self.alpha!r} instead.")
         taus = self._taus()
         try:
             r = np.asarray(to_numpy(rewards), dtype=float)

@@ -337,7 +337,9 @@ def distributional_td(rewards, taus, alpha, kind: str = "expectile", v0=0.0, *,
     taus : array-like or torch.Tensor of shape (cell,)
         Each cell's asymmetry ``tau_i`` in (0, 1).
     alpha : float or torch.Tensor broadcastable to (*batch, cell)
-        Learning rate in [0, 1].
+        Learning rate: in [0, 1] for expectile cells (a larger one overshoots the reward
+        that moved it); any finite value >= 0 for quantile cells, whose step is in reward
+        units.
     kind : {"expectile", "quantile"}, default="expectile"
     v0 : float or array-like broadcastable to (*batch, cell), default=0.0
         Initial values.
@@ -373,7 +375,11 @@ def distributional_td(rewards, taus, alpha, kind: str = "expectile", v0=0.0, *,
             f"The 'taus' argument must lie in the open interval (0, 1); got {to_numpy(tau)}."
         )
     a = _tensor(alpha, "alpha", device, dtype)
-    _check_unit_interval(a, "alpha", "distributional_td")
+    if kind == "expectile":
+        _check_unit_interval(a, "alpha", "distributional_td")
+    elif not bool((torch.isfinite(a) & (a >= 0)).all()):
+        raise ParameterError("The 'alpha' argument of distributional_td must be finite and "
+                             f">= 0 for quantile cells. Got {to_numpy(a).ravel()[:5].tolist()}.")
     start = _tensor(v0, "v0", device, dtype)
     n_steps = r.shape[-1]
     batch = _batch_shape("distributional_td", rewards=r.shape[:-1], alpha=a.shape[:-1],

@@ -96,20 +96,25 @@ def _rpe(signal, rpe, labels, n: int) -> np.ndarray:
 
 
 def _splits(cv, n: int) -> list:
-    """An iterable ``cv`` as a list of (train, test) integer index arrays within 0..n-1."""
+    """An iterable ``cv`` as a list of (train, test) integer index arrays within 0..n-1
+    (boolean masks of length ``n`` are turned into indices, as scikit-learn allows)."""
     splits = []
     for i, pair in enumerate(cv):
         try:
             train, test = (np.asarray(a) for a in pair)
         except (TypeError, ValueError):
             train = test = None
+        if train is not None:
+            train, test = (np.flatnonzero(a) if a.dtype == bool and a.shape == (n,) else a
+                           for a in (train, test))
         ok = train is not None and all(
             a.ndim == 1 and a.size > 0 and a.dtype.kind in "iu" and a.min() >= 0 and a.max() < n
             for a in (train, test))
         if not ok:
             raise ParameterError(
                 "The 'cv' parameter of rpe_regression, an iterable, must yield (train, test) "
-                f"pairs of non-empty integer index arrays within 0..{n - 1} (the trials); "
+                f"pairs of non-empty integer index arrays within 0..{n - 1} (the trials), or "
+                f"boolean masks of length {n}; "
                 f"element {i} is {pair!r}.")
         splits.append((train, test))
     if not splits:

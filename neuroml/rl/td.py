@@ -61,8 +61,8 @@ class TDModel(NeuroMLEstimator):
         Stimulus representation (:mod:`neuroml.rl.features`): complete serial compound,
         presence, or microstimuli.
     alpha : float, default=0.1
-        Learning rate, in (0, 1]. If learning diverges (values reach NaN or infinity: a
-        rate too large for the features, e.g. CSC features of several stimuli starting in
+        Learning rate, in [0, 1] (0: no learning). If learning diverges (values reach NaN
+        or infinity: a rate too large for the features, e.g. CSC features of several stimuli starting in
         the same bin, or long eligibility traces) ``fit`` raises a
         :class:`~neuroml.errors.ParameterError`.
     gamma : float, default=0.98
@@ -126,7 +126,7 @@ class TDModel(NeuroMLEstimator):
 
     _parameter_constraints: ClassVar[dict] = {
         "features": [Options(_FEATURES)],
-        "alpha": [Interval(Real, 0, 1, "right")],
+        "alpha": [Interval(Real, 0, 1, "both")],
         "gamma": [Interval(Real, 0, 1)],
         "lam": [Interval(Real, 0, 1)],
         "duration": [None, Interval(Integral, 1, None)],
@@ -248,8 +248,8 @@ class RescorlaWagner(NeuroMLEstimator):
     Parameters
     ----------
     alpha : float, default=0.1
-        Learning rate, in (0, 1]. If learning diverges (values reach NaN or infinity: an
-        update overshoots when ``alpha`` times the summed squared cue values of a trial
+        Learning rate, in [0, 1] (0: no learning). If learning diverges (values reach NaN
+        or infinity: an update overshoots when ``alpha`` times the summed squared cue values of a trial
         exceeds 2) ``fit`` raises a :class:`~neuroml.errors.ParameterError`.
     v0 : float or array-like of shape (n_cues,), default=0.0
         Initial associative strength of every cue (or of each).
@@ -280,7 +280,7 @@ class RescorlaWagner(NeuroMLEstimator):
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        "alpha": [Interval(Real, 0, 1, "right")],
+        "alpha": [Interval(Real, 0, 1, "both")],
         "v0": [Interval(Real, None, None), "array-like"],
         "device": ["device"],
         "random_state": ["random_state"],

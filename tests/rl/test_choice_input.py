@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from neuroml.errors import ParameterError, RecordingError
 from neuroml.rl.bandit import block_probabilities, simulate_bandit
@@ -127,6 +128,14 @@ def test_bounds_must_be_pairs_within_the_domain(sim, bounds, match):
         QLearning(bounds=bounds, **CPU).fit(sim["choice"], sim["reward"])
 
 
+def test_bounds_as_arrays_tensors_and_numpy_scalars(sim):
+    c, r = sim["choice"], sim["reward"]
+    for pair in (np.array([0.0, 20.0]), torch.tensor([0.0, 20.0]),
+                 (np.float64(0.0), np.int64(20)), [np.array(0.0), np.array(20.0)]):
+        model = QLearning(bounds={"beta": pair}, **CPU).fit(c, r)
+        assert model.bounds_["beta"] == (0.0, 20.0)
+
+
 def test_bounds_for_the_optional_terms_and_q0():
     rng = np.random.default_rng(5)
     c, r = rng.integers(0, 2, 60), rng.random(60).round()
@@ -214,6 +223,11 @@ def test_block_probabilities_accepts_numpy_integers():
     out = block_probabilities(np.int64(9), block_length=np.array([3, 3]), n_agents=np.int32(2))
     assert out.shape == (2, 9, 2)
     np.testing.assert_array_equal(out[0, :, 0], np.repeat([0.8, 0.2, 0.8], 3))
+    # whole numbers written as floats (e.g. read from a file) are whole numbers
+    np.testing.assert_array_equal(block_probabilities(9.0, block_length=3.0, n_agents=2.0), out)
+    sim = simulate_bandit({"alpha": 0.3, "beta": 2.0}, out, q0=np.array(0.5), random_state=0)
+    ref = simulate_bandit({"alpha": 0.3, "beta": 2.0}, out, q0=0.5, random_state=0)
+    np.testing.assert_array_equal(sim.choices.cpu(), ref.choices.cpu())
 
 
 # ---------------------------------------------------------------------- readers

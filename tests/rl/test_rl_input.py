@@ -94,6 +94,9 @@ def test_an_iterable_cv_serves_every_target():
     assert res["r2"].notna().all()
     np.testing.assert_allclose(res["r2"], ref["r2"], atol=1e-10)
     np.testing.assert_allclose(res["p_value"], ref["p_value"])
+    masks = [tuple(np.isin(np.arange(60), a) for a in pair) for pair in folds]  # boolean masks
+    np.testing.assert_allclose(rpe_regression(signal, rpe, cv=masks, **FAST)["r2"], ref["r2"],
+                               atol=1e-10)
 
 
 @pytest.mark.parametrize("signal, rpe, kwargs, match", [
@@ -122,18 +125,37 @@ def _pavlovian(n_trials=40, n_time=12, cue=2, reward=8, n_stimuli=1):
     return stimuli, rewards
 
 
-@pytest.mark.parametrize("model", [
-    TDModel(alpha=np.inf), TDModel(alpha=2.0), TDModel(alpha=0.0), TDModel(alpha=np.nan),
-    RescorlaWagner(np.inf), RescorlaWagner(1.5), RescorlaWagner(0.0),
-    DistributionalTD(alpha=1e3), DistributionalTD(alpha=2.0),
-])
-def test_learning_rates_outside_zero_one_are_refused(model):
-    data = {TDModel: _pavlovian()[:1] + (_pavlovian()[1],),
+def _data(model):
+    return {TDModel: _pavlovian()[:1] + (_pavlovian()[1],),
             RescorlaWagner: (np.ones((5, 1)), np.ones(5)),
             DistributionalTD: (np.ones(5),)}[type(model)]
+
+
+@pytest.mark.parametrize("model, match", [
+    (TDModel(alpha=np.inf), r"in the range \[0, 1\]"), (TDModel(alpha=2.0), r"\[0, 1\]"),
+    (TDModel(alpha=-0.1), r"\[0, 1\]"), (TDModel(alpha=np.nan), r"\[0, 1\]"),
+    (RescorlaWagner(np.inf), r"\[0, 1\]"), (RescorlaWagner(1.5), r"\[0, 1\]"),
+    (DistributionalTD(alpha=1e3), r"in \(0, 1\] for expectile cells"),
+    (DistributionalTD(alpha=2.0), r"in \(0, 1\] for expectile cells"),
+    (DistributionalTD(alpha=0.0), r"in the range \(0, inf\)"),
+])
+def test_learning_rates_outside_their_range_are_refused(model, match):
     with pytest.raises(ParameterError, match=rf"'alpha' parameter of {type(model).__name__} "
-                                             r"must be a float in the range \(0, 1\]"):
-        model.set_params(device="cpu").fit(*data)
+                                             rf"must .*{match}"):
+        model.set_params(device="cpu").fit(*_data(model))
+
+
+def test_a_zero_rate_learns_nothing_and_quantile_steps_may_exceed_one():
+    s, r = _pavlovian()
+    still = TDModel(alpha=0.0, device="cpu").fit(s, r)
+    np.testing.assert_array_equal(still.rpe_.values, r)  # V stays 0: the RPE is the reward
+    assert RescorlaWagner(0.0, device="cpu").fit(np.ones((5, 1)), np.ones(5)).values_.max() == 0
+    # quantile cells step by alpha (reward units): rewards of hundreds want steps above 1
+    rng = np.random.default_rng(0)
+    rewards = rng.uniform(0, 400, 20_000)
+    cells = DistributionalTD(taus=[0.25, 0.5, 0.75], kind="quantile", alpha=2.0,
+                             device="cpu").fit(rewards)
+    np.testing.assert_allclose(cells.values_.values, [100, 200, 300], atol=15)
 
 
 @pytest.mark.parametrize("model, match", [
