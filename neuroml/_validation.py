@@ -23,10 +23,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from .device import to_numpy
 from .errors import ParameterError
 
-__all__ = ["Interval", "Options", "validate_params", "check_param", "check_same_index"]
+__all__ = ["Interval", "Options", "validate_params", "check_param", "check_same_index",
+           "check_vector", "plain"]
 
 
 @dataclass(frozen=True)
@@ -175,8 +178,7 @@ def check_same_index(arguments: Mapping[str, Any], owner: str) -> None:
     The message names ``owner``, both arguments and the first position where the indexes
     differ, and says how to align them.
     """
-    series = [(k, v) for k, v in arguments.items() if type(v).__name__ == "Series"
-              and hasattr(v, "index")]
+    series = [(k, v) for k, v in arguments.items() if isinstance(v, pd.Series)]
     for name, other in series[1:]:
         first, ref = series[0]
         if other.index.equals(ref.index):
@@ -186,7 +188,7 @@ def check_same_index(arguments: Mapping[str, Any], owner: str) -> None:
         n = min(a.size, b.size)
         differ = np.flatnonzero(a[:n] != b[:n])
         i = int(differ[0]) if differ.size else n
-        at = (f"position {i}: {_plain(a[i])!r} vs {_plain(b[i])!r}" if i < n
+        at = (f"position {i}: {plain(a[i])!r} vs {plain(b[i])!r}" if i < n
               else f"lengths {a.size} and {b.size}")
         raise ParameterError(
             f"{owner}: the '{first}' and '{name}' arguments are pandas Series with different "
@@ -194,6 +196,33 @@ def check_same_index(arguments: Mapping[str, Any], owner: str) -> None:
             f"them first (e.g. {name}.reindex({first}.index)) or pass arrays (.to_numpy()).")
 
 
-def _plain(value: Any) -> Any:
+def check_vector(values, name: str, owner: str | None, *, per: str, numeric: bool = True,
+                 kind: str = "parameter", scalar: bool = False) -> np.ndarray:
+    """``values`` as a 1-D array with one entry per ``per`` (a trial, a cell ..), or a
+    :class:`ParameterError` naming the ``kind`` ``name`` of ``owner``.
+
+    Lists, NumPy arrays, pandas Series/Index (missing values NaN), DataArrays and tensors
+    are accepted; ``numeric`` makes the entries floats, else they are kept as given
+    (labels). ``scalar`` lets a single number stand for one entry.
+    """
+    of = f"The '{name}' {kind}" + (f" of {owner}" if owner else "")
+    try:
+        if isinstance(values, pd.Series | pd.Index):
+            out = (values.to_numpy(dtype=float, na_value=np.nan) if numeric
+                   else values.to_numpy())
+        else:
+            out = np.asarray(to_numpy(values), dtype=float if numeric else None)
+    except (TypeError, ValueError):
+        sample = list(np.ravel(np.asarray(values, dtype=object))[:3]) if np.ndim(values) else values
+        raise ParameterError(f"{of} must be numeric: numbers, one per {per}; got values such as "
+                             f"{sample!r}.") from None
+    if scalar and out.ndim == 0:
+        out = out.reshape(1)
+    if out.ndim != 1:
+        raise ParameterError(f"{of} must be 1-D (one entry per {per}); got shape {out.shape}.")
+    return out
+
+
+def plain(value: Any) -> Any:
     """``value`` as Python prints it plainly (``10``, not ``np.int64(10)``)."""
     return value.item() if isinstance(value, np.generic) else value

@@ -9,7 +9,6 @@ domains (:func:`parameter_bounds`), the number of options in the choices
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ..device import to_numpy
 from ..errors import ParameterError
@@ -30,7 +29,6 @@ DEFAULT_BOUNDS = {"alpha": (0.0, 1.0), "alpha_neg": (0.0, 1.0), "beta": (0.0, 50
 _AT_BOUND = 1e-4
 
 
-
 def at_bound(vals: np.ndarray, lo: np.ndarray, hi: np.ndarray, columns) -> np.ndarray:
     """Per row of ``vals`` (subject, parameter), the free parameters within ``_AT_BOUND``
     of their range of a bound, comma-separated."""
@@ -44,7 +42,7 @@ def _check_bounds(name: str, pair, domain: tuple[float, float]) -> tuple[float, 
     """``pair`` as ``(low, high)`` floats; a ParameterError unless it is two finite numbers
     (a tuple, list, array or tensor) with ``low <= high`` within ``domain``."""
     try:
-        values = np.asarray(to_numpy(pair) if isinstance(pair, torch.Tensor) else pair)
+        values = to_numpy(pair)
     except (TypeError, ValueError):
         values = np.zeros(0)
     if not (values.shape == (2,) and values.dtype.kind in "iuf"

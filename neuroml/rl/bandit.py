@@ -18,17 +18,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .._validation import check_same_index
+from .._validation import check_same_index, check_vector, plain
 from ..device import to_numpy
 from ..errors import ParameterError
 from .q_learning import PARAMETER_DOMAINS, _logits, _step
 
 __all__ = ["block_probabilities", "simulate_bandit", "BanditSimulation"]
-
-
-def _plain(value):
-    """``value`` as Python prints it plainly (``10``, not ``np.int64(10)``)."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _whole(value) -> int | None:
@@ -45,7 +40,7 @@ def _count(value, name: str, where: str) -> int:
     whole = _whole(value)
     if whole is None or whole < 1:
         raise ParameterError(f"{where}: '{name}' must be an integer >= 1; got "
-                             f"{_plain(value)!r}.")
+                             f"{plain(value)!r}.")
     return whole
 
 
@@ -89,7 +84,7 @@ def block_probabilities(n_trials: int, probabilities=((0.8, 0.2), (0.2, 0.8)), b
         raise ParameterError(f"block_probabilities: 'block_length' must be an integer >= 1 "
                              f"or a (low, high) pair of integers with 1 <= low <= high; got "
                              f"{block_length!r}.")
-    lo, hi = int(pair[0]), int(pair[1])
+    lo, hi = pair
     rng = np.random.default_rng(random_state)
     out = np.empty((n_agents or 1, n_trials, p.shape[1]))
     for a in range(out.shape[0]):
@@ -236,7 +231,7 @@ def _parameter_values(params: Mapping, where: str) -> dict[str, np.ndarray]:
             allowed = ("a finite number" if hi == np.inf and lo == -np.inf else
                        f"a finite number >= {lo:g}" if hi == np.inf else f"in [{lo:g}, {hi:g}]")
             raise ParameterError(f"{where}: 'params' gives {k!r} the value "
-                                 f"{_plain(arr[wrong][0])!r}; it must be {allowed}.")
+                                 f"{plain(arr[wrong][0])!r}; it must be {allowed}.")
         out[k] = arr
     return out
 
@@ -253,24 +248,11 @@ class _Stacked(NamedTuple):
     position: np.ndarray    # trial number of each input row within its subject
 
 
-def _as_1d(x, name: str) -> np.ndarray:
-    try:
-        arr = np.asarray(x.to_numpy(dtype=float, na_value=np.nan) if isinstance(x, pd.Series)
-                         else to_numpy(x), dtype=float)
-    except (TypeError, ValueError):
-        raise ParameterError(f"The '{name}' argument must be numeric; got values of type "
-                             f"{type(x).__name__} that are not numbers.") from None
-    if arr.ndim != 1:
-        raise ParameterError(f"The '{name}' argument must be 1-D (one value per trial); got "
-                             f"shape {arr.shape}.")
-    return arr
-
-
 def _stack_subjects(choices, rewards, subject, *, min_trials: int = 0,
                     n_options: int | None = None) -> _Stacked:
     """Validate per-trial choices, rewards and subject labels; pad them per subject."""
-    c = _as_1d(choices, "choices")
-    r = _as_1d(rewards, "rewards")
+    c = check_vector(choices, "choices", None, per="trial", kind="argument")
+    r = check_vector(rewards, "rewards", None, per="trial", kind="argument")
     if r.size != c.size:
         raise ParameterError(f"The 'rewards' argument has {r.size} trials but 'choices' has "
                              f"{c.size}; give one reward per trial.")

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._validation import plain
 from ..errors import ParameterError, RecordingError
-from .bandit import _plain
 
 __all__ = ["choices_from_trials", "read_choice_engineering", "read_dynamic_foraging"]
 
@@ -109,15 +109,15 @@ def choices_from_trials(trials: pd.DataFrame, *, choice: str, reward, options=No
         for label, k in mapping.items():
             if isinstance(k, bool | np.bool_) or not isinstance(k, numbers.Real) \
                     or not float(k).is_integer():
-                raise ParameterError(f"choices_from_trials: 'options' maps {_plain(label)!r} to "
-                                     f"{_plain(k)!r}; options must be integers 0..K-1 (a "
+                raise ParameterError(f"choices_from_trials: 'options' maps {plain(label)!r} to "
+                                     f"{plain(k)!r}; options must be integers 0..K-1 (a "
                                      "negative one: no response).")
         numeric = raw.map(mapping).astype(float)
         bad = ~missing_resp & numeric.isna()
     if bool(bad.any()):
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise ParameterError(f"choices_from_trials: the '{choice}' column holds "
-                             f"{_plain(raw.iloc[i])!r} (row {_plain(raw.index[i])!r}), which "
+                             f"{plain(raw.iloc[i])!r} (row {plain(raw.index[i])!r}), which "
                              "is not an option"
                              + (f" among {list(options)}" if options is not None else
                                 " (options are integers 0..K-1)")
@@ -129,8 +129,8 @@ def choices_from_trials(trials: pd.DataFrame, *, choice: str, reward, options=No
         if bad_rows.size:
             i = int(bad_rows[0])
             raise ParameterError(f"choices_from_trials: the '{col}' reward column holds "
-                                 f"{_plain(trials[col].iloc[i])!r} (row "
-                                 f"{_plain(trials.index[i])!r}; {bad_rows.size} such rows), "
+                                 f"{plain(trials[col].iloc[i])!r} (row "
+                                 f"{plain(trials.index[i])!r}; {bad_rows.size} such rows), "
                                  "which is not a number; rewards must be numbers or booleans "
                                  "(NaN or blank where there is none).")
     if len(reward_cols) == 1:
@@ -191,7 +191,7 @@ def read_choice_engineering(path) -> pd.DataFrame:
                                       ("observed_reward", bad, "a number")):
             if rows.size:
                 raise RecordingError(
-                    f"'{f}': the '{column}' column holds {_plain(df[column].iloc[rows[0]])!r} "
+                    f"'{f}': the '{column}' column holds {plain(df[column].iloc[rows[0]])!r} "
                     f"on line {rows[0] + 2} ({rows.size} such lines); the format has "
                     f"{allowed} there.")
         frames.append(pd.DataFrame({

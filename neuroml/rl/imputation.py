@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from .._validation import Interval, check_param, check_same_index
+from .._validation import Interval, check_param, check_same_index, check_vector
 from ..device import seed_from
 from ..errors import ParameterError
 
@@ -25,19 +25,6 @@ def _residuals(z, e, t):
     d = z[:, None, :] - e[None, :, None]  # (restarts, taus, samples)
     w = np.abs(t[None, :, None] - (d <= 0))
     return (w * d).mean(-1), w
-
-
-def _vector(values, name: str, owner: str) -> np.ndarray:
-    """``values`` as a 1-D float array, or a ParameterError naming ``name``."""
-    try:
-        out = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ParameterError(f"The '{name}' parameter of {owner} must be numeric (one value per "
-                             f"cell); got {values!r}.") from None
-    if out.ndim > 1:
-        raise ParameterError(f"The '{name}' parameter of {owner} must be 1-D (one value per "
-                             f"cell); got shape {out.shape}.")
-    return out.ravel()
 
 
 def decode_reward_distribution(reversal_points, taus, *, n_samples=None, n_restarts=100,
@@ -98,8 +85,8 @@ def decode_reward_distribution(reversal_points, taus, *, n_samples=None, n_resta
     """
     owner = "decode_reward_distribution"
     check_same_index({"reversal_points": reversal_points, "taus": taus}, owner)
-    e = _vector(reversal_points, "reversal_points", owner)
-    t = _vector(taus, "taus", owner)
+    e = check_vector(reversal_points, "reversal_points", owner, per="cell", scalar=True)
+    t = check_vector(taus, "taus", owner, per="cell", scalar=True)
     if e.size != t.size or e.size == 0 or not np.all(np.isfinite(e)):
         raise ParameterError(
             f"{owner}: 'reversal_points' must be finite, non-empty and as long as 'taus'; "

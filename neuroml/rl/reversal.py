@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._validation import Interval, check_param, check_same_index
+from .._validation import Interval, check_param, check_same_index, check_vector
 from ..device import seed_from
 from ..errors import ParameterError
 
@@ -26,21 +26,6 @@ __all__ = ["reversal_point_analysis", "reversal_correlation"]
 
 
 _OWNER = "reversal_point_analysis"
-
-
-def _per_trial(values, name: str, *, numeric: bool) -> np.ndarray:
-    """One entry per trial: a 1-D float array (``numeric``) or a 1-D array of labels."""
-    if isinstance(values, pd.Series | pd.Index):
-        values = values.to_numpy()
-    try:
-        out = np.asarray(values, dtype=np.float64 if numeric else None)
-    except (TypeError, ValueError):
-        raise ParameterError(f"The '{name}' parameter of {_OWNER} must hold numbers (one per "
-                             f"trial); got values such as {list(np.ravel(values)[:3])}.") from None
-    if out.ndim != 1:
-        raise ParameterError(f"The '{name}' parameter of {_OWNER} must be 1-D (one entry per "
-                             f"trial). Got shape {out.shape}.")
-    return out
 
 
 def _sorted_labels(values: np.ndarray):
@@ -230,9 +215,9 @@ def reversal_point_analysis(responses, magnitude, cell, *, split_halves=True, n_
     check_param("n_splits", n_splits, [Interval(numbers.Integral, 1, None)], _OWNER)
     check_param("random_state", random_state, ["random_state"], _OWNER)
     check_same_index({"responses": responses, "magnitude": magnitude, "cell": cell}, _OWNER)
-    y = _per_trial(responses, "responses", numeric=True)
-    m = _per_trial(magnitude, "magnitude", numeric=True)
-    c = _per_trial(cell, "cell", numeric=False)
+    y = check_vector(responses, "responses", _OWNER, per="trial", numeric=True)
+    m = check_vector(magnitude, "magnitude", _OWNER, per="trial", numeric=True)
+    c = check_vector(cell, "cell", _OWNER, per="trial", numeric=False)
     if not y.size == m.size == c.size:
         raise ParameterError(
             f"{_OWNER}: 'responses', 'magnitude' and 'cell' must have one entry per trial; got "
